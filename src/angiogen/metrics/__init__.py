@@ -1,0 +1,1 @@
+"""Metrics: image, segmentation, generative."""

@@ -1,0 +1,1 @@
+"""Bundled model weights (safetensors) with model cards."""

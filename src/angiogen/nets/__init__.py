@@ -1,0 +1,1 @@
+"""Network definitions not already in MONAI."""

@@ -1,0 +1,1 @@
+"""Synthesis engine: vessel trees, voxelisation, phantoms, bolus."""

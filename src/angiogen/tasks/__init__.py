@@ -1,0 +1,1 @@
+"""Task pipelines. Each built task exposes a :class:`~angiogen.tasks.registry.Task` named ``TASK``."""

@@ -1,0 +1,1 @@
+"""Training toolkit shared by all tasks: device, seeding, EMA, checkpoints, DDP, logging."""

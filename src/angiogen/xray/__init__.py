@@ -1,0 +1,1 @@
+"""X-ray engine: C-arm geometry, cone-beam projector, attenuation physics."""
