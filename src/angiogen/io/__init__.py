@@ -1,1 +1,59 @@
-"""File formats: NIfTI, DICOM (incl. XA/RF multi-frame), 2D images, meshes, run directories."""
+"""File formats: NIfTI, DICOM (incl. XA/RF multi-frame), 2D images, meshes, run directories.
+
+The names below are re-exported lazily (PEP 562), so that ``import angiogen.io.atomic`` at CLI
+start-up does not pull in nibabel, pydicom, imageio and meshio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "atomic_path": "atomic",
+    "check_writable": "atomic",
+    "write_bytes_atomic": "atomic",
+    "write_text_atomic": "atomic",
+    "MAX_VOXELS": "checks",
+    "require_file": "checks",
+    "require_finite": "checks",
+    "require_sane_shape": "checks",
+    "DicomFrames": "dicom",
+    "XAGeometry": "dicom",
+    "read_dicom": "dicom",
+    "read_dicom_series": "dicom",
+    "write_dicom_xa": "dicom",
+    "read_image": "images",
+    "read_image_stack": "images",
+    "write_png": "images",
+    "write_tiff": "images",
+    "Mesh": "meshes",
+    "read_mesh": "meshes",
+    "write_mesh": "meshes",
+    "Volume": "nifti",
+    "read_nifti": "nifti",
+    "write_nifti": "nifti",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from angiogen.io.atomic import atomic_path, check_writable, write_bytes_atomic, write_text_atomic
+    from angiogen.io.checks import MAX_VOXELS, require_file, require_finite, require_sane_shape
+    from angiogen.io.dicom import DicomFrames, XAGeometry, read_dicom, read_dicom_series, write_dicom_xa
+    from angiogen.io.images import read_image, read_image_stack, write_png, write_tiff
+    from angiogen.io.meshes import Mesh, read_mesh, write_mesh
+    from angiogen.io.nifti import Volume, read_nifti, write_nifti
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'angiogen.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"angiogen.io.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

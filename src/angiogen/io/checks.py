@@ -74,7 +74,7 @@ def require_finite(array: np.ndarray, path: str | Path) -> None:
     if n_nan or n_inf:
         raise InputError(
             f"holds {n_nan} NaN and {n_inf} infinite values out of {array.size}; "
-            "clean the data or pass allow_nonfinite",
+            "clean the data or explicitly allow non-finite values",
             path,
         )
 

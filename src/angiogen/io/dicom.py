@@ -75,8 +75,8 @@ class DicomFrames:
     """Frames of one DICOM file or series.
 
     Attributes:
-        frames: (N, H, W) float32 pixel values after RescaleSlope/Intercept (colour converted to
-            luminance), in the order of acquisition.
+        frames: (N, H, W) float32 pixel values after RescaleSlope/Intercept, in the order of
+            acquisition; colour is converted to luminance, MONOCHROME1 is not inverted.
         geometry: C-arm geometry from the first file.
         bits_stored: BitsStored of the raw pixel data (e.g. 10, 12, 16).
         modality: Modality tag, e.g. "XA", "RF", "OT"; "" when absent.
@@ -132,11 +132,8 @@ def read_dicom_series(directory: str | Path) -> DicomFrames:
     directory = require_directory(directory)
     datasets: list[tuple[Path, Dataset]] = []
     for file_path in sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")):
-        try:
-            dataset = pydicom.dcmread(file_path, stop_before_pixels=True)
-        except _PARSE_ERRORS:
-            continue
-        if "PixelData" in dataset or "Rows" in dataset:
+        dataset = _read_image_header(file_path)
+        if dataset is not None:
             datasets.append((file_path, dataset))
     if not datasets:
         raise InputError("no DICOM files with pixel data in this folder", directory)
@@ -248,6 +245,17 @@ def _read_dataset(path: Path) -> Dataset:
     except _PARSE_ERRORS:
         pass
     raise InputError("not a DICOM file", path)
+
+
+def _read_image_header(path: Path) -> Dataset | None:
+    """The elements before the pixel data of an image file; ``None`` for non-DICOM or non-image files."""
+    for force in (False, True):  # force: files without the "DICM" preamble
+        try:
+            dataset = pydicom.dcmread(path, stop_before_pixels=True, force=force)
+        except _PARSE_ERRORS:
+            continue
+        return dataset if "Rows" in dataset and "Columns" in dataset else None
+    return None
 
 
 def _frames_of(dataset: Dataset, path: Path) -> np.ndarray:

@@ -92,7 +92,7 @@ def read_nifti(path: str | Path, allow_nonfinite: bool = False) -> Volume:
     try:
         image = nib.load(path)  # reads the header only; voxel data stays on disk
     except _NIBABEL_ERRORS as error:
-        raise InputError(f"not a readable NIfTI file ({error})", path) from error
+        raise InputError(f"not a readable NIfTI file ({_reason(error, path)})", path) from error
     if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(f"not a NIfTI file (nibabel reads it as {type(image).__name__})", path)
 
@@ -105,7 +105,7 @@ def read_nifti(path: str | Path, allow_nonfinite: bool = False) -> Volume:
     try:
         data = np.asarray(image.get_fdata(dtype=np.float32)).reshape(shape)
     except _NIBABEL_ERRORS as error:
-        raise InputError(f"voxel data is truncated or corrupt ({error})", path) from error
+        raise InputError(f"voxel data is truncated or corrupt ({_reason(error, path)})", path) from error
     if not allow_nonfinite:
         require_finite(data, path)
     return Volume(data=data, affine=np.asarray(image.affine, dtype=np.float64))
@@ -135,6 +135,12 @@ def write_nifti(path: str | Path, volume: Volume, overwrite: bool = False) -> Pa
     with atomic_path(path, overwrite) as tmp:
         nib.save(image, tmp)
     return path
+
+
+def _reason(error: BaseException, path: Path) -> str:
+    """nibabel's message with the full path it repeats shortened to the file name."""
+    text = str(error).replace(str(path), path.name)
+    return text or type(error).__name__
 
 
 def _squeeze_trailing(shape: tuple[int, ...]) -> tuple[int, ...]:
