@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from angiogen.io.atomic import atomic_path
+from angiogen.io.rundir import RunDir
 
 CSV_NAME = "metrics.csv"
-TENSORBOARD_DIR = "tensorboard"
 
 
 class MetricLogger:
@@ -55,7 +55,7 @@ class MetricLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow to import
 
-            self._writer = SummaryWriter(log_dir=str(self.run_dir / TENSORBOARD_DIR), purge_step=purge_step)
+            self._writer = SummaryWriter(log_dir=str(RunDir(self.run_dir).tensorboard), purge_step=purge_step)
 
     def _read_existing(self, purge_step: int | None) -> list[tuple[int, str, float]]:
         if not self.csv_path.exists():

@@ -32,7 +32,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """Return the state of the Python, NumPy, torch CPU and CUDA RNGs as plain types and tensors.
+    """Return the state of the Python, NumPy, torch CPU and current CUDA RNGs as plain types and tensors.
 
     The result contains only ints, strings, lists and ``uint8``/``int64`` tensors, so it can be written with
     ``torch.save`` and read back with ``torch.load(..., weights_only=True)``.
@@ -51,14 +51,15 @@ def capture_rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # the current device only: touching every GPU would open a context on each from every DDP rank
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     """Restore the RNG states captured by :func:`capture_rng_state`.
 
-    CUDA states are restored only when CUDA is available and the number of devices matches.
+    The CUDA state (of the current device) is restored only when CUDA is available.
     """
     py = state["python"]
     random.setstate((py["version"], tuple(int(value) for value in py["internal"]), py["gauss"]))
@@ -73,6 +74,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         )
     )
     torch.set_rng_state(state["torch"].cpu())
-    cuda_states = state.get("cuda")
-    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
+    cuda_state = state.get("cuda")
+    if cuda_state is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda_state.cpu())
