@@ -1,0 +1,103 @@
+"""Group-mean loss, whole-group batching, determinism and a tiny end-to-end fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from angiogen.nets.coordinate_mlp import CoordinateMLP, MLPConfig
+from angiogen.tasks.scar.evaluate import score_field
+from angiogen.tasks.scar.infer import reconstruct
+from angiogen.tasks.scar.synthetic import CaseSpec, make_case
+from angiogen.tasks.scar.train import TrainConfig, fit, group_batches, group_mean_loss, learning_rate
+
+
+@pytest.fixture(scope="module")
+def tiny_case():
+    # ~3,000 nodes at 3.5 mm, 8 mm slices, 2 mm pixels, one transmural sector.
+    return make_case(CaseSpec(node_spacing_mm=3.5, scar_kind="transmural", pixel_mm=2.0, seed=3))
+
+
+def test_loss_matches_a_per_group_loop() -> None:
+    rng = np.random.default_rng(0)
+    n_nodes, n_groups = 40, 7
+    member_group = np.sort(np.concatenate([np.arange(n_groups), rng.integers(0, n_groups, 30)]))
+    member_node = rng.integers(0, n_nodes, len(member_group))
+    pred = rng.uniform(size=n_nodes)
+    target = rng.uniform(size=n_groups)
+    node_w = rng.uniform(0.5, 2.0, n_nodes)
+    group_w = rng.uniform(0.1, 1.0, n_groups)
+
+    terms, weights, plain = [], [], []
+    for g in range(n_groups):
+        nodes = member_node[member_group == g]
+        weighted_mean = (node_w[nodes] * pred[nodes]).sum() / node_w[nodes].sum()
+        terms.append((target[g] - weighted_mean) ** 2)
+        weights.append(group_w[g])
+        plain.append((target[g] - pred[nodes].mean()) ** 2)
+    expected_weighted = np.dot(terms, weights) / np.sum(weights)
+
+    t = lambda a: torch.as_tensor(a)  # noqa: E731
+    weighted = group_mean_loss(t(pred), t(member_node), t(member_group), t(target), t(node_w), t(group_w))
+    unweighted = group_mean_loss(t(pred), t(member_node), t(member_group), t(target))
+    assert float(weighted) == pytest.approx(expected_weighted, rel=1e-12)
+    assert float(unweighted) == pytest.approx(np.mean(plain), rel=1e-12)
+
+
+def test_batches_never_split_groups() -> None:
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(1, 40, 500)
+    sizes[17] = 250  # a group larger than the batch
+    batches = group_batches(sizes, 100, rng)
+    seen = np.concatenate(batches)
+    assert np.array_equal(np.sort(seen), np.arange(len(sizes)))  # each group exactly once, whole
+    for batch in batches:
+        assert sizes[batch].sum() <= 100 + sizes[batch].max() - 1
+    assert not np.array_equal(seen, np.arange(len(sizes)))  # shuffled
+    ordered = group_batches(sizes, 100, None)
+    assert np.array_equal(np.concatenate(ordered), np.arange(len(sizes)))
+
+
+def test_batched_training_uses_whole_groups(tiny_case) -> None:
+    config = TrainConfig(epochs=2, batch_memberships=500, seed=0)
+    result = fit(tiny_case.data, MLPConfig(width=16, depth=2), config)
+    assert result.model.info["full_batch"] is False
+    assert result.steps > 2
+
+
+def test_cyclic_learning_rate_is_triangular() -> None:
+    config = TrainConfig.original()
+    lrs = [learning_rate(config, step, 10_000) for step in (0, 1000, 2000, 3000, 4000)]
+    assert lrs == pytest.approx([1e-3, 5.5e-3, 1e-2, 5.5e-3, 1e-3])
+
+
+def test_fit_is_deterministic_under_a_seed(tiny_case) -> None:
+    config = TrainConfig(epochs=15, seed=7)
+    first = fit(tiny_case.data, MLPConfig(width=32, depth=3), config)
+    second = fit(tiny_case.data, MLPConfig(width=32, depth=3), config)
+    other = fit(tiny_case.data, MLPConfig(width=32, depth=3), TrainConfig(epochs=15, seed=8))
+    for name, value in first.model.net.state_dict().items():
+        assert torch.equal(value, second.model.net.state_dict()[name])
+    assert first.history == second.history
+    assert first.history != other.history
+    a = reconstruct(first.model, tiny_case.data.points_mm, 5, seed=3)
+    b = reconstruct(second.model, tiny_case.data.points_mm, 5, seed=3)
+    assert np.array_equal(a.probability, b.probability)
+
+
+def test_tiny_phantom_is_reconstructed(tiny_case) -> None:
+    mlp = MLPConfig(width=64, depth=3)
+    result = fit(tiny_case.data, mlp, TrainConfig(epochs=300, lr=3e-3, seed=0))
+    recon = reconstruct(result.model, tiny_case.data.points_mm, 20, seed=0)
+    scores = score_field(tiny_case.data, recon.probability, recon.uncertainty)
+    assert scores["dice"] > 0.9
+    assert abs(scores["vol_err_pct"]) < 10
+    assert recon.uncertainty.max() > 0  # dropout was active
+
+
+def test_mlp_layout_matches_the_original() -> None:
+    net = CoordinateMLP(MLPConfig())
+    assert sum(p.numel() for p in net.parameters()) == 50_177
+    assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 1
+    assert sum(p.numel() for p in CoordinateMLP(MLPConfig(width=256, depth=6)).parameters()) == 330_241
