@@ -9,10 +9,10 @@ the image sum); ours is timed before and after DiffDRR and the two rounds pooled
 
 DiffDRR runs in a throw-away virtualenv (default /tmp/angiogen-diffdrr-venv), created when missing with
     python3 -m venv VENV && VENV/bin/pip install torch==2.14.1 torchvision==0.29.1 diffdrr==0.6.1
-through benchmarks/_diffdrr_worker.py; it gets our source and detector as a DiffDRR pose (same SID, pixel
+through benchmarks/references/diffdrr_worker.py; it gets our source and detector as a DiffDRR pose (same SID, pixel
 spacing, angles; volume affine passed as it is), so both render the same rays.
 
-Writes benchmarks/results/projector.json (atomically) and prints a one-line summary last.
+Writes benchmarks/results/projector.json (``--quick``: projector_quick.json, so a smoke run keeps the full result; atomically) and prints a one-line summary last.
 Usage: python benchmarks/projector.py [--quick] [--venv PATH] [--no-diffdrr] [--repeats 5]
 """
 
@@ -36,7 +36,7 @@ from angiogen.io.atomic import atomic_path
 from angiogen.xray import CArmGeometry, Ellipsoid, centred_affine, line_integrals, project, voxelise
 
 RESULTS = Path(__file__).resolve().parent / "results" / "projector.json"
-WORKER = Path(__file__).resolve().parent / "_diffdrr_worker.py"
+WORKER = Path(__file__).resolve().parent / "references" / "diffdrr_worker.py"
 DEFAULT_VENV = Path("/tmp/angiogen-diffdrr-venv")
 DIFFDRR_PACKAGES = ["torch==2.14.1", "torchvision==0.29.1", "diffdrr==0.6.1"]
 THREADS = 2
@@ -221,8 +221,9 @@ def main() -> None:
             }
         )
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(RESULTS) as tmp:
+    results = RESULTS.with_name("projector_quick.json") if result["quick"] else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(results) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     shape = "x".join(map(str, volume.shape))
     detector = f"{geometry.rows}x{geometry.cols}"

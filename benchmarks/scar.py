@@ -9,7 +9,7 @@ linear (trilinear) interpolation, signed-distance shape interpolation. Optionall
 (4 x 128, cyclic lr, batches of 10,000, 3 MC passes, patience 500) under a wall-time cap, reporting its epochs.
 
 Usage: python benchmarks/scar.py [--quick] [--seeds 0 1 2] [--spacings 8 10] [--original-cap-s 300]
-Writes benchmarks/results/scar.json; prints a one-line summary last.
+Writes benchmarks/results/scar.json (``--quick``: scar_quick.json, so a smoke run keeps the full result); prints a one-line summary last.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from angiogen.io.atomic import write_text_atomic
 from angiogen.nets.coordinate_mlp import MLPConfig
 from angiogen.tasks.scar.evaluate import score_baselines, score_field
 from angiogen.tasks.scar.groups import build_groups
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("--original-cap-s", type=float, default=0.0,
                         help="Also run the original configuration on the first case, capped at this many seconds.")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/scar.json, --quick: scar_quick.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -126,12 +127,12 @@ def main() -> None:
     result["target_met"] = bool(result["dice"] >= TARGET["dice"] and result["dice"] > best_baseline
                                 and abs(result["vol_err_pct"]) <= TARGET["abs_vol_err_pct"]
                                 and result["wall_s_max"] <= TARGET["wall_s"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, default=float))
+    out = args.out or RESULTS.with_name("scar_quick.json" if args.quick else "scar.json")
+    write_text_atomic(out, json.dumps(result, indent=1, default=float) + "\n")
     base = ", ".join(f"{k} {v['dice']:.3f}" for k, v in result["baselines"].items())
     print(f"scar: dice {result['dice']:.3f} (baselines: {base}), vol err {result['vol_err_pct']:+.1f}%, "
           f"wall {result['wall_s']:.0f} s (max {result['wall_s_max']:.0f}), epochs {result['epochs']}, "
-          f"target {'met' if result['target_met'] else 'NOT met'} -> {args.out}")
+          f"target {'met' if result['target_met'] else 'NOT met'} -> {out}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark: grow and voxelise an L-system tree vs the V-System reference pipeline (engine.md 2.7).
 
 Case: n_iter 8, d0 = 20, eps = 7, length margin 3, sigma_d 5, k 3, d 2, 256^3, binary, fixed seed
-(``--quick``: n_iter 6, 128^3). The reference is the pure-Python re-run in ``_vsystem_reference.py``; ours is
+(``--quick``: n_iter 6, 128^3). The reference is the pure-Python re-run in ``references/vsystem_reference.py``; ours is
 ``grow_lsystem`` + ``place_tree`` + ``voxelize`` (partial-volume occupancy). Both run in this process, one after
 the other, so the ratio is robust to a shared machine. Painting alone is also compared on the identical
 discretised node list, with voxel counts and the Dice of ours (o >= 0.5) vs the reference. When the reference
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "references"))
 
-import _vsystem_reference as ref  # noqa: E402
+import vsystem_reference as ref  # noqa: E402
 
 from angiogen.environment import environment_summary  # noqa: E402
 from angiogen.io.atomic import write_text_atomic  # noqa: E402

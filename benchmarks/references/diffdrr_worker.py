@@ -1,6 +1,6 @@
 """Run DiffDRR 0.6.1 on a volume and a pose given by benchmarks/projector.py; runs in DiffDRR's own virtualenv.
 
-Usage: python _diffdrr_worker.py WORKDIR RENDERER
+Usage: python diffdrr_worker.py WORKDIR RENDERER
 Reads WORKDIR/volume.npy ((D, H, W) float32 attenuation in 1/mm) and WORKDIR/spec.json (affine, pose matrix,
 detector, repeats, threads); writes WORKDIR/diffdrr_<RENDERER>.npy (the (rows, cols) image) and
 WORKDIR/diffdrr_<RENDERER>.json (times in seconds). It must not import angiogen: it runs under another torch.
