@@ -1,23 +1,36 @@
-"""``angiogen demo``: run every built task's demo step and write ``report.html``."""
+"""``angiogen demo``: run the engine's and every built task's demo step, then write ``report.html``."""
 
 from __future__ import annotations
 
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from angiogen.environment import environment_summary
 from angiogen.io.rundir import create_run_dir
 from angiogen.report.html import StepRecord, write_report
-from angiogen.tasks.registry import PLANNED_TASKS, DemoContext, registered_tasks
+from angiogen.synth.showcase import engine_demo
+from angiogen.tasks.registry import PLANNED_TASKS, DemoContext, DemoResult, registered_tasks
+
+ENGINE_SUMMARY = "shared engine: vessel-tree synthesis, voxelisation, C-arm geometry and the X-ray projector"
+DemoStep = Callable[[DemoContext], DemoResult]
 
 log = logging.getLogger("angiogen.demo")
 
 
+def demo_steps() -> list[tuple[str, str, DemoStep | None]]:
+    """(name, summary, step) in run order: the engine first, then every planned task (step None if not built)."""
+    built = {task.name: task.demo for task in registered_tasks()}
+    return [("engine", ENGINE_SUMMARY, engine_demo)] + [
+        (name, summary, built.get(name)) for name, summary in PLANNED_TASKS.items()
+    ]
+
+
 def run_demo(out_dir: str | Path, device: str = "auto", seed: int = 0, quiet: bool = False,
              overwrite: bool = False, debug: bool = False) -> tuple[Path, list[StepRecord]]:
-    """Run each registered task's demo step into ``out_dir/<task>/`` and write ``out_dir/report.html``.
+    """Run each demo step into ``out_dir/<name>/`` and write ``out_dir/report.html``.
 
     A failing step is recorded in the report (with its error) and the other steps still run.
     Returns the report path and the step records.
@@ -25,20 +38,18 @@ def run_demo(out_dir: str | Path, device: str = "auto", seed: int = 0, quiet: bo
     run = create_run_dir(out_dir, overwrite=overwrite)
     handler = run.attach_log()
     started = time.perf_counter()
-    built = {task.name: task for task in registered_tasks()}
     steps: list[StepRecord] = []
     try:
-        for name, summary in PLANNED_TASKS.items():
-            task = built.get(name)
-            if task is None or task.demo is None:
+        for name, summary, step in demo_steps():
+            if step is None:
                 steps.append(StepRecord(name, summary, "not built"))
                 continue
             log.info("demo step %s", name)
             step_start = time.perf_counter()
-            task_dir = run.root / name
-            task_dir.mkdir(parents=True, exist_ok=True)
+            step_dir = run.root / name
+            step_dir.mkdir(parents=True, exist_ok=True)
             try:
-                result = task.demo(DemoContext(task_dir, device=device, seed=seed, quiet=quiet))
+                result = step(DemoContext(step_dir, device=device, seed=seed, quiet=quiet))
                 steps.append(StepRecord(name, summary, "ok", time.perf_counter() - step_start, result))
             except Exception as error:  # a failed step is reported, not hidden
                 if debug:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -60,6 +61,11 @@ def test_demo_runs_and_reports_truthfully(tmp_path: Path) -> None:
     built = {task.name for task in registered_tasks()}
     for name in PLANNED_TASKS:
         assert name in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["engine"]["status"] == "ok" and metrics["engine"]["lumen_volume_ml"] > 0.1
+    assert all(metrics[name]["status"] == ("ok" if name in built else "not built") for name in PLANNED_TASKS)
+    for name in ("coronary_iodine_mg_ml.nii.gz", "coronary_centerlines.vtk", "coronary_engine.png"):
+        assert (out / "engine" / name).stat().st_size > 0
     if not built:
         assert "No tasks are built yet" in text
     assert "torch" in text and "Environment" in text

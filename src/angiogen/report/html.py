@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from angiogen.io.atomic import write_text_atomic
-from angiogen.tasks.registry import DemoResult
+from angiogen.tasks.registry import PLANNED_TASKS, DemoResult
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -78,14 +78,14 @@ def _step_section(step: StepRecord) -> str:
 
 def render_report(steps: list[StepRecord], environment: dict[str, Any], total_seconds: float) -> str:
     """The whole report as one self-contained HTML string."""
-    built = [step for step in steps if step.status != "not built"]
+    ran = [step for step in steps if step.status != "not built"]
     overview = {step.task: step.status for step in steps}
     body = [
         "<h1>angiogen demo report</h1>",
-        f"<p class='sub'>{len(built)} of {len(steps)} tasks ran; total {total_seconds:.1f} s</p>",
-        "<h2>Tasks</h2>" + _table(overview),
+        f"<p class='sub'>{len(ran)} of {len(steps)} demo steps ran; total {total_seconds:.1f} s</p>",
+        "<h2>Steps</h2>" + _table(overview),
     ]
-    if not built:
+    if not any(step.status != "not built" for step in steps if step.task in PLANNED_TASKS):
         body.append("<p>No tasks are built yet: this report lists the environment only.</p>")
     body.extend(_step_section(step) for step in steps)
     body.append("<section><h2>Environment</h2>" + _table(environment) + "</section>")
