@@ -16,6 +16,7 @@ import angiogen
 from angiogen.cli_common import GlobalOptions, global_options
 from angiogen.config import Config
 from angiogen.errors import AngiogenError, InputError
+from angiogen.synth.cli import app as synth_app
 from angiogen.tasks.registry import PLANNED_TASKS, registered_tasks
 
 app = typer.Typer(
@@ -104,6 +105,8 @@ def demo(
 
 for _task in registered_tasks():
     app.add_typer(_task.app, name=_task.name, help=_task.summary)
+
+app.add_typer(synth_app, name="synth", help="Synthesise vessel trees, phantoms and angiography runs (engine).")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,6 +187,8 @@ def write_dicom_xa(
     instance_number: int = 1,
     series_instance_uid: str | None = None,
     study_instance_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+    content_datetime: datetime.datetime | None = None,
 ) -> Path:
     """Write frames as one XA Image Storage file (explicit VR little endian), atomically.
 
@@ -202,6 +204,9 @@ def write_dicom_xa(
         instance_number: InstanceNumber (order within a series).
         series_instance_uid: SeriesInstanceUID to share between files; generated when ``None``.
         study_instance_uid: StudyInstanceUID to share between series; generated when ``None``.
+        sop_instance_uid: SOPInstanceUID; generated when ``None`` (give one, with ``content_datetime``, for
+            byte-reproducible files).
+        content_datetime: study/content date and time; now when ``None``.
 
     Returns:
         ``path`` as a Path.
@@ -216,11 +221,13 @@ def write_dicom_xa(
     geometry = geometry or XAGeometry()
 
     stored, slope, intercept = _to_uint16(frames)
-    dataset = _xa_dataset(geometry, instance_number, series_instance_uid, study_instance_uid)
+    dataset = _xa_dataset(geometry, instance_number, series_instance_uid, study_instance_uid, sop_instance_uid,
+                          content_datetime)
     dataset.RescaleSlope = slope
     dataset.RescaleIntercept = intercept
     dataset.RescaleType = "US"
-    dataset.set_pixel_data(stored, photometric_interpretation="MONOCHROME2", bits_stored=16)
+    dataset.set_pixel_data(stored, photometric_interpretation="MONOCHROME2", bits_stored=16,
+                           generate_instance_uid=sop_instance_uid is None)
     if stored.shape[0] > 1:
         dataset.NumberOfFrames = stored.shape[0]
         dataset.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
@@ -349,12 +356,14 @@ def _xa_dataset(
     instance_number: int,
     series_instance_uid: str | None,
     study_instance_uid: str | None,
+    sop_instance_uid: str | None = None,
+    content_datetime: datetime.datetime | None = None,
 ) -> Dataset:
     """Patient, study, series and XA positioner modules of a new XA image (pixel data added later)."""
-    now = datetime.datetime.now()
+    now = content_datetime or datetime.datetime.now()
     dataset = Dataset()
     dataset.SOPClassUID = XRayAngiographicImageStorage
-    dataset.SOPInstanceUID = generate_uid()
+    dataset.SOPInstanceUID = sop_instance_uid or generate_uid()
     dataset.StudyInstanceUID = study_instance_uid or generate_uid()
     dataset.SeriesInstanceUID = series_instance_uid or generate_uid()
     dataset.Modality = "XA"
