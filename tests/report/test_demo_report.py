@@ -62,9 +62,9 @@ def test_demo_runs_and_reports_truthfully(tmp_path: Path) -> None:
     for name in PLANNED_TASKS:
         assert name in text
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["engine"]["status"] == "ok" and metrics["engine"]["lumen_volume_ml"] > 0.1
+    assert metrics["engine"]["status"] == "ok" and metrics["engine"]["max_vessel_line_integral"] > 0.1
     assert all(metrics[name]["status"] == ("ok" if name in built else "not built") for name in PLANNED_TASKS)
-    for name in ("coronary_iodine_mg_ml.nii.gz", "coronary_centerlines.vtk", "coronary_engine.png"):
+    for name in ("torso_hu.nii.gz", "coronary_centerlines.vtk", "coronary_tree.json", "coronary_torso_views.png"):
         assert (out / "engine" / name).stat().st_size > 0
     if not built:
         assert "No tasks are built yet" in text
