@@ -28,6 +28,9 @@ class MLPConfig:
         fourier_features: number of random frequencies (0 = plain coordinates).
         fourier_sigma: standard deviation of the frequencies, in cycles per normalised unit.
         fourier_seed: seed of the frequency matrix.
+        fourier_sigma_normal: frequency scale along ``fourier_normal`` (None = ``fourier_sigma``, isotropic):
+            for slice stacks, sharp in-plane and smooth across the planes.
+        fourier_normal: unit direction (x, y, z) of the anisotropy (e.g. the slice normal).
     """
 
     width: int = 128
@@ -37,6 +40,8 @@ class MLPConfig:
     fourier_features: int = 0
     fourier_sigma: float = 2.0
     fourier_seed: int = 0
+    fourier_sigma_normal: float | None = None
+    fourier_normal: tuple[float, float, float] | None = None
 
     def to_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -45,13 +50,22 @@ class MLPConfig:
 class FourierFeatures(nn.Module):
     """[x, sin(2 pi x B), cos(2 pi x B)] with a fixed B ~ N(0, sigma^2) of shape (3, F).
 
+    With ``sigma_normal`` and ``normal`` n, the frequencies' component along n has standard deviation
+    ``sigma_normal`` instead: B = (I + (sigma_normal / sigma - 1) n n^T) sigma Z, Z ~ N(0, 1).
+
     Input (B, 3) normalised coordinates; output (B, 3 + 2F).
     """
 
-    def __init__(self, n_features: int, sigma: float, seed: int, in_features: int = 3) -> None:
+    def __init__(self, n_features: int, sigma: float, seed: int, in_features: int = 3,
+                 sigma_normal: float | None = None, normal: tuple[float, float, float] | None = None) -> None:
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
-        self.register_buffer("frequencies", torch.randn(in_features, n_features, generator=generator) * sigma)
+        frequencies = torch.randn(in_features, n_features, generator=generator) * sigma
+        if sigma_normal is not None and normal is not None:
+            unit = torch.as_tensor(normal, dtype=torch.float32)
+            unit = unit / unit.norm()
+            frequencies = frequencies + (sigma_normal / sigma - 1) * torch.outer(unit, unit @ frequencies)
+        self.register_buffer("frequencies", frequencies)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         phase = 2 * math.pi * coords @ self.frequencies
@@ -72,7 +86,8 @@ class CoordinateMLP(nn.Module):
         if not 0.0 <= config.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
         self.encoding = (
-            FourierFeatures(config.fourier_features, config.fourier_sigma, config.fourier_seed)
+            FourierFeatures(config.fourier_features, config.fourier_sigma, config.fourier_seed,
+                            sigma_normal=config.fourier_sigma_normal, normal=config.fourier_normal)
             if config.fourier_features
             else nn.Identity()
         )

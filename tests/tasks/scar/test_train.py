@@ -101,3 +101,13 @@ def test_mlp_layout_matches_the_original() -> None:
     assert sum(p.numel() for p in net.parameters()) == 50_177
     assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 1
     assert sum(p.numel() for p in CoordinateMLP(MLPConfig(width=256, depth=6)).parameters()) == 330_241
+
+
+def test_anisotropic_fourier_features_scale_only_the_normal_component() -> None:
+    normal = (0.0, 0.6, 0.8)
+    iso = CoordinateMLP(MLPConfig(fourier_features=16, fourier_sigma=2.0)).encoding.frequencies
+    aniso = CoordinateMLP(MLPConfig(fourier_features=16, fourier_sigma=2.0, fourier_sigma_normal=0.5,
+                                    fourier_normal=normal)).encoding.frequencies
+    unit = torch.tensor(normal)
+    assert torch.allclose(unit @ aniso, 0.25 * (unit @ iso), atol=1e-6)
+    assert torch.allclose(aniso - torch.outer(unit, unit @ aniso), iso - torch.outer(unit, unit @ iso), atol=1e-6)

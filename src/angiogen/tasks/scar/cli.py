@@ -34,7 +34,9 @@ def prepare(
     ctx: typer.Context,
     out: Path = typer.Option(..., help="Training file (.npz); with --synthetic, a folder for the whole case."),
     mesh: Optional[Path] = typer.Option(None, help="LV mesh (.vtk/.vtu), nodes in mm in the slices' frame."),
-    slices: Optional[Path] = typer.Option(None, help="Slice stack (.nii/.nii.gz) with its affine, values in [0, 1]."),
+    slices: Optional[Path] = typer.Option(
+        None, help="Slice stack: .nii/.nii.gz with its affine, or a DICOM series folder (one file per slice); "
+        "values in [0, 1]."),
     pad_mm: float = typer.Option(0.0, help="Extra half-thickness of every pixel prism, mm."),
     thickness_mm: Optional[float] = typer.Option(None, help="Slice thickness, mm (default: the slice spacing)."),
     use_slices: Optional[str] = typer.Option(None, "--use-slices", help="Comma-separated slice indices to use."),
@@ -89,7 +91,7 @@ def train(
         None, help="Random Fourier features (0 = plain coordinates; default 32 fast, 0 original)."),
     fourier_sigma: float = typer.Option(1.0, help="Fourier frequency scale (cycles per normalised unit)."),
     learn_shifts: Optional[bool] = typer.Option(
-        None, "--learn-shifts/--no-learn-shifts", help="Fit a per-slice in-plane shift (default: on for fast)."),
+        None, "--learn-shifts/--no-learn-shifts", help="Fit a per-slice in-plane shift (default: off)."),
     time_budget_s: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
     val_fraction: float = typer.Option(0.0, help="Share of pixels held out to monitor (0 = training loss)."),
     init: Optional[Path] = typer.Option(None, help="Warm start from this checkpoint (any case)."),

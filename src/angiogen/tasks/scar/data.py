@@ -178,11 +178,12 @@ def prepare_case(
     thickness_mm: float | None = None,
     slices: list[int] | None = None,
 ) -> ScarData:
-    """Build the training data of a user case: read the mesh and the NIfTI slice stack, build the groups.
+    """Build the training data of a user case: read the mesh and the slices (NIfTI or DICOM), build the groups.
 
     Args:
         mesh_path: .vtk / .vtu mesh, nodes in mm in the slices' world frame.
-        slices_path: .nii / .nii.gz stack (X, Y, S) with its affine, values in [0, 1].
+        slices_path: .nii / .nii.gz stack (X, Y, S) with its affine, or a DICOM series folder (one file per
+            slice); values in [0, 1].
         pad_mm: prism padding on each side of a slice.
         thickness_mm: slice thickness (default: the slice spacing).
         slices: indices of the slices to use (default all).

@@ -92,7 +92,10 @@ def load_model(path: str | Path, expected_case_id: str | None = None) -> ScarMod
     if expected_case_id is not None and metadata["case_id"] != expected_case_id:
         raise InputError(f"was fitted to another case (mesh id {metadata['case_id']}, this mesh is "
                          f"{expected_case_id}); fit it to this mesh with `angiogen scar train`", path)
-    config = MLPConfig(**json.loads(metadata["architecture"]))
+    architecture = json.loads(metadata["architecture"])
+    if architecture.get("fourier_normal") is not None:
+        architecture["fourier_normal"] = tuple(architecture["fourier_normal"])
+    config = MLPConfig(**architecture)
     net = CoordinateMLP(config)
     try:
         net.load_state_dict(tensors)

@@ -99,18 +99,61 @@ class SliceStack:
 SLICE_SUFFIXES = (".nii", ".nii.gz")
 
 
-def read_slices(path: str | Path, thickness_mm: float | None = None) -> SliceStack:
-    """Read a NIfTI slice stack (X, Y, S) with its affine (any orientation, oblique included).
+def read_dicom_stack(directory: str | Path, thickness_mm: float | None = None) -> SliceStack:
+    """Read a DICOM series of slices (one file per slice; :func:`angiogen.io.dicom_slices.read_dicom_slices`).
+
+    Each slice keeps its own affine (RAS, from ImagePositionPatient, ImageOrientationPatient and PixelSpacing), so
+    oblique and non-parallel planes are placed exactly; slices are ordered by position along the first slice's
+    normal, and an affine's column 2 is the step to the next slice (the normal times the thickness for the last).
 
     Args:
-        path: .nii or .nii.gz file whose third axis runs across slices; values in [0, 1].
-        thickness_mm: slice thickness; defaults to the distance between slices along the normal.
+        directory: the series folder; pixel values (after the modality rescale) in [0, 1].
+        thickness_mm: slice thickness; defaults to each file's SliceThickness.
+
+    Raises:
+        InputError: see ``read_dicom_slices``; slices of different sizes, no SliceThickness (without
+            ``thickness_mm``), NaN pixels or values outside [0, 1], each naming the file.
+    """
+    from angiogen.io.dicom_slices import read_dicom_slices
+
+    planes = read_dicom_slices(directory)
+    for plane in planes:
+        if plane.pixels.shape != planes[0].pixels.shape:
+            raise InputError(f"has {plane.pixels.shape[1]} x {plane.pixels.shape[0]} pixels, the first slice "
+                             f"{planes[0].pixels.shape[1]} x {planes[0].pixels.shape[0]}", plane.path)
+        if not np.all(np.isfinite(plane.pixels)) or plane.pixels.min() < 0 or plane.pixels.max() > 1:
+            raise InputError(f"holds values in [{np.nanmin(plane.pixels):.3g}, {np.nanmax(plane.pixels):.3g}] "
+                             "after the rescale; expected scar probabilities or masks in [0, 1]", plane.path)
+        if thickness_mm is None and plane.thickness_mm is None:
+            raise InputError("has no SliceThickness; give the thickness explicitly", plane.path)
+    if thickness_mm is not None and thickness_mm <= 0:
+        raise InputError(f"slice thickness must be positive, got {thickness_mm}", directory)
+    normal = planes[0].affine[:3, 2]
+    planes = sorted(planes, key=lambda plane: float(plane.affine[:3, 3] @ normal))
+    thickness = np.array([thickness_mm if thickness_mm is not None else plane.thickness_mm for plane in planes])
+    affines = np.stack([plane.affine for plane in planes])
+    for s in range(len(planes)):
+        step = affines[s + 1, :3, 3] - affines[s, :3, 3] if s + 1 < len(planes) else None
+        affines[s, :3, 2] = step if step is not None and step @ normal > 1e-6 else affines[s, :3, 2] * thickness[s]
+    return SliceStack(np.stack([plane.pixels for plane in planes]), affines, thickness)
+
+
+def read_slices(path: str | Path, thickness_mm: float | None = None) -> SliceStack:
+    """Read a slice stack: a NIfTI (X, Y, S) with its affine (any orientation, oblique included), or a folder
+    holding a DICOM series with one file per slice (:func:`read_dicom_stack`).
+
+    Args:
+        path: .nii or .nii.gz file whose third axis runs across slices, or a DICOM series folder; values in [0, 1].
+        thickness_mm: slice thickness; defaults to the distance between slices along the normal (NIfTI) or the
+            files' SliceThickness (DICOM).
 
     Raises:
         InputError: unreadable file, NaN pixels, a 4D image, no spatial metadata (qform and sform codes both 0),
             values outside [0, 1].
     """
     path = Path(path)
+    if path.is_dir():
+        return read_dicom_stack(path, thickness_mm)
     volume = read_nifti(path)
     if volume.data.ndim != 3:
         raise InputError(f"holds a 4D image {volume.data.shape}; expected slices (X, Y, S)", path)

@@ -220,6 +220,7 @@ def fit(
     device: torch.device | str = "cpu",
     init: ScarModel | None = None,
     freeze_layers: int = 0,
+    initial_shifts_mm: np.ndarray | None = None,
 ) -> TrainResult:
     """Fit a coordinate MLP to the group means of one case; return the best weights seen.
 
@@ -230,6 +231,8 @@ def fit(
         device: where the data and the model live.
         init: warm start from this model's weights (e.g. a model pre-fitted on other cases).
         freeze_layers: number of leading Linear layers kept fixed (fine-tuning).
+        initial_shifts_mm: (S, 2) per-slice in-plane shifts (mm along i and j) to start from, e.g. from
+            :func:`estimate_slice_shifts`; refined when ``config.learn_shifts``, else kept fixed.
 
     Returns:
         :class:`TrainResult`; its model carries the case id and normalisation of ``data``.
@@ -265,9 +268,15 @@ def fit(
     batches_per_epoch = 1 if full_batch else len(group_batches(sizes[train_groups], batch_limit, None))
     total_steps = config.epochs * batches_per_epoch
 
-    shifts = SliceShifts(data.slices.affines, normaliser.scale_mm).to(device) if config.learn_shifts else None
+    shifts = None
+    if config.learn_shifts or initial_shifts_mm is not None:
+        shifts = SliceShifts(data.slices.affines, normaliser.scale_mm).to(device)
+        if initial_shifts_mm is not None:
+            with torch.no_grad():
+                shifts.shift_mm.copy_(torch.as_tensor(np.asarray(initial_shifts_mm), dtype=torch.float32))
+        shifts.shift_mm.requires_grad_(config.learn_shifts)
     param_groups = [{"params": [p for p in net.parameters() if p.requires_grad], "peak": config.lr}]
-    if shifts is not None:
+    if shifts is not None and config.learn_shifts:
         param_groups.append({"params": list(shifts.parameters()), "peak": config.shift_lr_mm})
     optimiser = torch.optim.Adam(param_groups, lr=config.lr)
     stopper = EarlyStopping(patience=config.patience, min_delta=0.0)
@@ -326,9 +335,11 @@ def default_configs(seed: int = 0) -> tuple[MLPConfig, TrainConfig]:
     """The recommended recipe (what ``angiogen scar train`` and the benchmark use by default).
 
     4 x 128 MLP with dropout 0.1 on 32 random Fourier features (sigma 1, ~40 mm wavelengths on a 100 mm LV),
-    the fast schedule (full batch, Adam 3e-3, warm-up + cosine, 200 steps), volume-weighted group means, and
-    learned per-slice in-plane shifts (lr 0.02 mm/step; 0.05 wandered and cost Dice on one benchmark seed).
-    ``benchmarks/scar.py`` measures it against the baselines.
+    the fast schedule (full batch, Adam 3e-3, warm-up + cosine, 200 steps), volume-weighted group means, no
+    per-slice shifts. Learned shifts (``learn_shifts=True``) were the default until tuning on held-out truth
+    seeds 10-12 (never the benchmark's): they ended further from the true shifts than no correction (RMS error
+    0.77-0.99 mm vs true 0.72-0.95 mm) and cost Dice (mean 0.940 vs 0.947 without), while the true shifts would
+    give 0.966. ``benchmarks/scar.py`` measures it against the baselines.
     """
     mlp = MLPConfig(fourier_features=32, fourier_sigma=1.0, fourier_seed=seed)
-    return mlp, TrainConfig(epochs=200, lr=3e-3, learn_shifts=True, seed=seed)
+    return mlp, TrainConfig(epochs=200, lr=3e-3, learn_shifts=False, seed=seed)
