@@ -18,6 +18,13 @@ _OUT_HELP = "Output folder; sample i goes to OUT/<kind>_<i:06d>/."
 _SCHEDULER_HELP = ("Dask scheduler: 'local' (a local cluster of --workers processes), 'synchronous' (no cluster), "
                    "or the address of a running scheduler (tcp://host:8786).")
 
+# Batch options shared by every synth command.
+N_OPTION = typer.Option(1, "--n", help="Number of samples.")
+START_OPTION = typer.Option(0, "--start", help="Index of the first sample.")
+SCHEDULER_OPTION = typer.Option("local", "--scheduler", help=_SCHEDULER_HELP)
+WORKERS_OPTION = typer.Option(2, "--workers", help="Worker processes of the local Dask cluster.")
+OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace existing files.")
+
 
 def _run(ctx: typer.Context, kind: str, params: dict[str, Any], out: Path, n: int, start: int, scheduler: str,
          workers: int, overwrite: bool) -> None:
@@ -46,11 +53,11 @@ def vessels(
     n_iter: int = typer.Option(7, help="L-system depth (3..12)."),
     spacing_mm: float = typer.Option(0.5, help="Voxel size of the occupancy NIfTI in mm."),
     surface: bool = typer.Option(False, "--surface", help="Also write the lumen surface (surface.vtk)."),
-    n: int = typer.Option(1, "--n", help="Number of samples."),
-    start: int = typer.Option(0, "--start", help="Index of the first sample."),
-    scheduler: str = typer.Option("local", help=_SCHEDULER_HELP),
-    workers: int = typer.Option(2, help="Worker processes of the local Dask cluster."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    n: int = N_OPTION,
+    start: int = START_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    workers: int = WORKERS_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Vessel trees: tree JSON, VTK centrelines, NIfTI occupancy (and surface), JSON sidecar per sample."""
     params = {"generator": generator, "side": side, "n_iter": n_iter, "spacing_mm": spacing_mm, "surface": surface}
@@ -65,11 +72,11 @@ def phantom(
     spacing_mm: float = typer.Option(2.5, help="Voxel size in mm."),
     breathing: float = typer.Option(0.0, help="Respiratory state 0 (expiration) .. 1 (inspiration)."),
     texture: bool = typer.Option(True, "--texture/--no-texture", help="Seeded smooth tissue texture."),
-    n: int = typer.Option(1, "--n", help="Number of samples."),
-    start: int = typer.Option(0, "--start", help="Index of the first sample."),
-    scheduler: str = typer.Option("local", help=_SCHEDULER_HELP),
-    workers: int = typer.Option(2, help="Worker processes of the local Dask cluster."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    n: int = N_OPTION,
+    start: int = START_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    workers: int = WORKERS_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """CT-like torso phantoms: NIfTI in HU, tissue labels and a JSON sidecar per sample."""
     params = {"shape": (size, size, size), "spacing_mm": spacing_mm, "breathing": breathing, "texture": texture}
@@ -93,11 +100,11 @@ def angio(
     torso_size: int = typer.Option(96, help="Torso grid size (voxels per side)."),
     torso_spacing_mm: float = typer.Option(3.2, help="Torso voxel size in mm."),
     vessel_spacing_mm: float = typer.Option(0.75, help="Vessel sub-grid voxel size in mm."),
-    n: int = typer.Option(1, "--n", help="Number of samples."),
-    start: int = typer.Option(0, "--start", help="Index of the first sample."),
-    scheduler: str = typer.Option("local", help=_SCHEDULER_HELP),
-    workers: int = typer.Option(2, help="Worker processes of the local Dask cluster."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    n: int = N_OPTION,
+    start: int = START_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    workers: int = WORKERS_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Angiography runs: multi-frame DICOM XA, float32 TIFF line integrals, PNG previews, JSON sidecar."""
     from angiogen.errors import InputError
