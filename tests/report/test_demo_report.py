@@ -66,6 +66,9 @@ def test_demo_runs_and_reports_truthfully(tmp_path: Path) -> None:
     assert all(metrics[name]["status"] == ("ok" if name in built else "not built") for name in PLANNED_TASKS)
     for name in ("torso_hu.nii.gz", "coronary_centerlines.vtk", "coronary_tree.json", "coronary_torso_views.png"):
         assert (out / "engine" / name).stat().st_size > 0
+    if "dsa" in built:
+        assert (out / "dsa" / "dsa_comparison.png").stat().st_size > 0
+        assert metrics["dsa"]["frame7_ours_roi_psnr_db"] > 0 and metrics["dsa"]["frame7_ours_bg_rms"] >= 0
     if not built:
         assert "No tasks are built yet" in text
     assert "torch" in text and "Environment" in text

@@ -25,6 +25,7 @@ _EXPORTS = {
     "write_dicom_xa": "dicom",
     "read_image": "images",
     "read_image_stack": "images",
+    "read_tiff_stack": "images",
     "write_png": "images",
     "write_tiff": "images",
     "Mesh": "meshes",
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from angiogen.io.atomic import atomic_path, check_writable, write_bytes_atomic, write_text_atomic
     from angiogen.io.checks import MAX_VOXELS, require_file, require_finite, require_sane_shape
     from angiogen.io.dicom import DicomFrames, XAGeometry, read_dicom, read_dicom_series, write_dicom_xa
-    from angiogen.io.images import read_image, read_image_stack, write_png, write_tiff
+    from angiogen.io.images import read_image, read_image_stack, read_tiff_stack, write_png, write_tiff
     from angiogen.io.meshes import Mesh, read_mesh, write_mesh
     from angiogen.io.nifti import Volume, read_nifti, write_nifti
 

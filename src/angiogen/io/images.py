@@ -93,6 +93,21 @@ def read_image_stack(source: str | Path | Sequence[str | Path]) -> np.ndarray:
     return np.stack(frames)
 
 
+def read_tiff_stack(path: str | Path) -> np.ndarray:
+    """Read a TIFF holding one image or a stack of pages as (N, H, W) float32 (units of :func:`read_image`).
+
+    Raises:
+        InputError: missing file, wrong extension, too large, unreadable, or not 2-D / 3-D grey pixels.
+    """
+    path = require_file(path, TIFF_SUFFIXES)
+    pixels = _read_tiff(path)
+    if pixels.ndim == 2:
+        pixels = pixels[np.newaxis]
+    if pixels.ndim != 3:
+        raise InputError(f"holds an array of shape {pixels.shape}; expected (H, W) or (N, H, W) grey frames", path)
+    return pixels.astype(np.float32)
+
+
 def write_png(path: str | Path, image: np.ndarray, bits: int = 8, overwrite: bool = False) -> Path:
     """Write a grey image as PNG, atomically.
 

@@ -3,7 +3,8 @@
 Three kinds of sample, each written to ``OUT/<kind>_<index:06d>/``:
 
 - ``vessels``: ``tree.json``, ``centerlines.vtk``, ``occupancy.nii.gz`` (partial-volume occupancy), optional
-  ``surface.vtk``, ``sidecar.json``;
+  ``surface.vtk``, ``sidecar.json``; the ``willis`` generator adds ``tof_mra.nii.gz`` (TOF-MRA-like image) and
+  ``labels.nii.gz`` (segment labels), all on the vessel3d grid centred on the ring;
 - ``phantom``: ``torso_hu.nii.gz``, ``labels.nii.gz``, ``sidecar.json``;
 - ``angio``: ``live.dcm`` and ``mask.dcm`` (noisy multi-frame XA with the C-arm tags), ``vessel.tif``,
   ``live.tif``, ``mask.tif``, ``noisy_live.tif``, ``noisy_mask.tif`` (float32 line integrals, (F, rows, cols)),
@@ -17,6 +18,7 @@ sample runs: bad input raises InputError and nothing is written.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from angiogen.errors import InputError
+from angiogen.synth.parallel import dask_session, map_indexed
 
 KINDS = ("vessels", "phantom", "angio")
 MAX_SAMPLES = 1_000_000
@@ -36,10 +39,15 @@ FILES = {
     "angio": ("live.dcm", "mask.dcm", "vessel.tif", "live.tif", "mask.tif", "noisy_live.tif", "noisy_mask.tif",
               "preview_live.png", "preview_vessel.png", "sidecar.json"),
 }
+VESSEL_GENERATORS = ("coronary", "lsystem", "willis")
+VESSEL_SPACING_MM = {"coronary": 0.5, "lsystem": 0.5, "willis": 0.6}  # default spacing_mm per generator
+WILLIS_FILES = ("tof_mra.nii.gz", "labels.nii.gz")
+MIN_WILLIS_SPACING_MM = 0.2  # 96 x 384 x 384 voxels over the willis field
 DICOM_DATE = datetime.datetime(2000, 1, 1)  # fixed study date: files depend on (seed, index) only
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "vessels": {"generator": "coronary", "side": "left", "n_iter": 7, "spacing_mm": 0.5, "surface": False},
+    "vessels": {"generator": "coronary", "side": "left", "n_iter": 7, "variant": "random", "spacing_mm": None,
+                "surface": False},
     "phantom": {"shape": (128, 128, 128), "spacing_mm": 2.5, "breathing": 0.0, "texture": True},
     "angio": {"view": "RAO30/CRA20", "n_frames": 8, "frame_time_s": 1.0 / 7.5, "photons_per_pixel": 1.5e5,
               "breathing_amplitude": 0.5, "side": "left", "detector_px": 128, "pixel_spacing_mm": 2.0,
@@ -58,6 +66,8 @@ def sample_files(out_dir: str | Path, kind: str, index: int, params: dict[str, A
     names = list(FILES[kind])
     if kind == "vessels" and params.get("surface"):
         names.insert(-1, "surface.vtk")
+    if kind == "vessels" and params.get("generator") == "willis":
+        names[-1:-1] = WILLIS_FILES
     return [sample_dir(out_dir, kind, index) / name for name in names]
 
 
@@ -66,7 +76,7 @@ def validate(kind: str, params: dict[str, Any], start: int = 0, n: int = 1) -> d
 
     Raises:
         InputError: unknown kind or parameter, non-positive spacing or size, SOD >= SID, an L-system too shallow to
-            grow a segment (empty tree), absurd sizes or counts.
+            grow a segment (empty tree), an unknown Circle-of-Willis variant, absurd sizes or counts.
     """
     if kind not in KINDS:
         raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -74,6 +84,11 @@ def validate(kind: str, params: dict[str, Any], start: int = 0, n: int = 1) -> d
     if unknown:
         raise InputError(f"unknown {kind} parameters: {', '.join(sorted(unknown))}")
     full = {**DEFAULTS[kind], **params}
+    if kind == "vessels":
+        if full["generator"] not in VESSEL_GENERATORS:
+            raise InputError(f"generator must be one of {', '.join(VESSEL_GENERATORS)}; got {full['generator']!r}")
+        if full["spacing_mm"] is None:
+            full["spacing_mm"] = VESSEL_SPACING_MM[full["generator"]]
     if int(n) != n or not 1 <= n <= MAX_SAMPLES:
         raise InputError(f"--n must be a whole number in 1..{MAX_SAMPLES}, got {n}")
     if int(start) != start or start < 0:
@@ -82,8 +97,6 @@ def validate(kind: str, params: dict[str, Any], start: int = 0, n: int = 1) -> d
         if name in full and not (math.isfinite(float(full[name])) and float(full[name]) > 0):
             raise InputError(f"{name.replace('_', ' ')} must be positive, got {full[name]}")
     if kind == "vessels":
-        if full["generator"] not in ("lsystem", "coronary"):
-            raise InputError(f"generator must be 'lsystem' or 'coronary', got {full['generator']!r}")
         if full["side"] not in ("left", "right"):
             raise InputError(f"side must be 'left' or 'right', got {full['side']!r}")
         if full["generator"] == "lsystem":
@@ -96,6 +109,13 @@ def validate(kind: str, params: dict[str, Any], start: int = 0, n: int = 1) -> d
                 raise InputError(f"n_iter {full['n_iter']} > 12 is an absurd size for a batch (2^(n-2) trunks)")
         if float(full["spacing_mm"]) < 0.05:
             raise InputError(f"spacing_mm {full['spacing_mm']} below 0.05 mm is an absurd size")
+        from angiogen.synth.willis import resolve_variant
+
+        if full["variant"] != "random":
+            resolve_variant(full["variant"])  # unknown name: InputError
+        if full["generator"] == "willis" and float(full["spacing_mm"]) < MIN_WILLIS_SPACING_MM:
+            raise InputError(f"willis spacing_mm {full['spacing_mm']} below {MIN_WILLIS_SPACING_MM} mm is an absurd "
+                             "size for a batch")
     if kind == "phantom":
         from angiogen.synth.torso import MAX_TORSO_VOXELS
         from angiogen.synth.voxelize import check_shape
@@ -169,54 +189,21 @@ def run_batch(
         InputError: bad parameters or existing files (nothing is written).
     """
     full = validate(kind, params, start, n)
-    if int(workers) != workers or workers < 1:
-        raise InputError(f"--workers must be a positive whole number, got {workers}")
     indices = range(int(start), int(start) + int(n))
     if not overwrite:
         for index in indices:
             for path in sample_files(out_dir, kind, index, full):
                 if path.exists():
                     raise InputError("exists already; pass --overwrite to replace it", path)
-    import dask
+    write = functools.partial(_write_indexed, kind, full, seed, str(out_dir), overwrite)
+    with dask_session(scheduler, workers) as session:
+        results = map_indexed(write, indices, session, progress)
+    return [Path(path) for files in results for path in files]
 
-    tasks = [dask.delayed(write_sample, pure=True)(kind, full, seed, index, str(out_dir), overwrite)
-             for index in indices]
-    results: dict[int, list[str]] = {}
-    if scheduler in ("synchronous", "threads"):
-        for done, (index, task) in enumerate(zip(indices, tasks), start=1):
-            results[index] = dask.compute(task, scheduler=scheduler)[0]
-            if progress:
-                progress(done, len(tasks))
-    else:
-        import logging
 
-        from dask.distributed import Client, LocalCluster, as_completed
-
-        for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
-                     "distributed.core", "distributed.http.proxy"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        if scheduler == "local":
-            cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=int(workers) > 1,
-                                   dashboard_address=":0")
-            client = Client(cluster)
-        else:
-            cluster = None
-            try:
-                client = Client(scheduler, timeout="10s")
-            except OSError as error:
-                raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from error
-        try:
-            futures = client.compute(tasks)
-            position = {future.key: index for future, index in zip(futures, indices)}
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[position[future.key]] = future.result()
-                if progress:
-                    progress(done, len(tasks))
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    return [Path(path) for index in indices for path in results[index]]
+def _write_indexed(kind: str, params: dict[str, Any], seed: int, out_dir: str, overwrite: bool, index: int) -> list[str]:
+    """:func:`write_sample` with the index last, for :func:`angiogen.synth.parallel.map_indexed`."""
+    return write_sample(kind, params, seed, index, out_dir, overwrite)
 
 
 # --- writers -----------------------------------------------------------------------------------------------------
@@ -245,24 +232,40 @@ def _write_vessels(params: dict[str, Any], seed: int, index: int, folder: Path, 
     from angiogen.synth.voxelize import grid_around, voxelize
     from angiogen.xray import ras_to_lps
 
-    if params["generator"] == "coronary":
-        tree = coronary_tree(params["side"], seed=seed, index=index)
-    else:
-        grammar = sample_params(np.random.default_rng([seed, index, 1]), n_iter=int(params["n_iter"]))
-        tree = grow_lsystem(grammar, seed=seed, index=index)
-    tree.require_nonempty()
     spacing = float(params["spacing_mm"])
-    shape, affine = grid_around(tree, spacing, margin_mm=2 * spacing)
-    occupancy = voxelize(tree, shape, affine=affine)
+    extra: dict[str, Any] = {}
+    if params["generator"] == "willis":
+        # Circle of Willis: occupancy, TOF-MRA-like image and labels on the vessel3d field, in NIfTI (X, Y, Z) order.
+        from angiogen.synth.willis import SEGMENTS, grid_shape, nifti_order, willis_sample
+
+        sample = willis_sample(params["variant"], seed=seed, index=index, shape=grid_shape(spacing), spacing_mm=spacing)
+        tree = sample.tree
+        occupancy, affine = nifti_order(sample.occupancy, sample.affine)
+        images = {"tof_mra.nii.gz": nifti_order(sample.image, sample.affine)[0],
+                  "labels.nii.gz": nifti_order(sample.labels, sample.affine)[0]}
+        extra = {"variant": sample.variant, "missing": tree.meta["missing"], "labels": SEGMENTS,
+                 "tof_mra": "TOF-MRA-like magnitude image, min-max normalised to [0, 1]"}
+    else:
+        if params["generator"] == "coronary":
+            tree = coronary_tree(params["side"], seed=seed, index=index)
+        else:
+            grammar = sample_params(np.random.default_rng([seed, index, 1]), n_iter=int(params["n_iter"]))
+            tree = grow_lsystem(grammar, seed=seed, index=index)
+        tree.require_nonempty()
+        shape, affine = grid_around(tree, spacing, margin_mm=2 * spacing)
+        occupancy = voxelize(tree, shape, affine=affine)
+        images = {}
     tree.write_json(folder / "tree.json", overwrite=overwrite)
     tree.write_vtk(folder / "centerlines.vtk", overwrite=overwrite)
     write_nifti(folder / "occupancy.nii.gz", Volume(occupancy, ras_to_lps(affine)), overwrite=overwrite)
+    for name, data in images.items():
+        write_nifti(folder / name, Volume(data, ras_to_lps(affine)), overwrite=overwrite)
     if params["surface"]:
         tree.write_surface(folder / "surface.vtk", overwrite=overwrite)
     _write_json(folder / "sidecar.json", {
         "kind": "vessels", "seed": seed, "index": index, "params": params, "n_nodes": tree.n_nodes,
-        "n_edges": tree.n_edges, "grid_shape": list(shape), "affine_lps": affine, "tree_meta": tree.meta,
-        "lumen_volume_mm3": float(occupancy.sum(dtype=np.float64) * spacing**3),
+        "n_edges": tree.n_edges, "grid_shape": list(occupancy.shape), "affine_lps": affine, "tree_meta": tree.meta,
+        "lumen_volume_mm3": float(occupancy.sum(dtype=np.float64) * spacing**3), **extra,
     }, overwrite)
 
 

@@ -6,7 +6,7 @@ Heavy modules (numpy, torch, dask) are imported inside the commands so that ``an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -48,10 +48,16 @@ def _run(ctx: typer.Context, kind: str, params: dict[str, Any], out: Path, n: in
 def vessels(
     ctx: typer.Context,
     out: Path = typer.Option(Path("runs/synth/vessels"), help=_OUT_HELP),
-    generator: str = typer.Option("coronary", help="'coronary' (left/right coronary tree) or 'lsystem'."),
+    generator: str = typer.Option("coronary", help="'coronary' (left/right coronary tree), 'lsystem' or 'willis' "
+                                  "(Circle of Willis with a TOF-MRA-like image and segment labels)."),
     side: str = typer.Option("left", help="Coronary side: left or right."),
     n_iter: int = typer.Option(7, help="L-system depth (3..12)."),
-    spacing_mm: float = typer.Option(0.5, help="Voxel size of the occupancy NIfTI in mm."),
+    variant: str = typer.Option("random", help="Circle-of-Willis variant: 'random' (drawn with population "
+                                "frequencies), complete, missing_acom, missing_pcom_l|r|both, missing_a1_l|r, "
+                                "fetal_pcom_l|r."),
+    spacing_mm: Optional[float] = typer.Option(
+        None, help="Voxel size of the NIfTI files in mm (default 0.5; willis 0.6: a 32 x 128 x 128 grid, "
+                   "1.2: 16 x 64 x 64)."),
     surface: bool = typer.Option(False, "--surface", help="Also write the lumen surface (surface.vtk)."),
     n: int = N_OPTION,
     start: int = START_OPTION,
@@ -59,8 +65,10 @@ def vessels(
     workers: int = WORKERS_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
-    """Vessel trees: tree JSON, VTK centrelines, NIfTI occupancy (and surface), JSON sidecar per sample."""
-    params = {"generator": generator, "side": side, "n_iter": n_iter, "spacing_mm": spacing_mm, "surface": surface}
+    """Vessel trees: tree JSON, VTK centrelines, NIfTI occupancy (and surface), JSON sidecar per sample; willis
+    adds the TOF-MRA-like image (tof_mra.nii.gz) and segment labels (labels.nii.gz)."""
+    params = {"generator": generator, "side": side, "n_iter": n_iter, "variant": variant, "spacing_mm": spacing_mm,
+              "surface": surface}
     _run(ctx, "vessels", params, out, n, start, scheduler, workers, overwrite)
 
 

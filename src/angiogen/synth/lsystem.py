@@ -114,18 +114,21 @@ def bifurcation(
     return d1, d2, theta1, theta2
 
 
+_Vec3 = tuple[float, float, float]  # the turtle works on plain floats: NumPy is slow on 3-vectors
+
+
 class _Builder:
     """Collects nodes and edges while the turtle walks."""
 
     def __init__(self, d0: float) -> None:
-        self.positions: list[np.ndarray] = [np.zeros(3)]
+        self.positions: list[_Vec3] = [(0.0, 0.0, 0.0)]
         self.radii: list[float] = [d0 / 2.0]
         self.edges: list[tuple[int, int]] = []
         self.segment: list[int] = []
         self.generation: list[int] = []
         self.n_trunks = 0
 
-    def move(self, node: int, position: np.ndarray, diameter: float, trunk: int, generation: int) -> int:
+    def move(self, node: int, position: _Vec3, diameter: float, trunk: int, generation: int) -> int:
         self.positions.append(position)
         self.radii.append(diameter / 2.0)
         new = len(self.positions) - 1
@@ -135,16 +138,21 @@ class _Builder:
         return new
 
 
-def _turn(heading: np.ndarray, left: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def _combine(a: float, x: _Vec3, b: float, y: _Vec3) -> _Vec3:
+    """a x + b y."""
+    return (a * x[0] + b * y[0], a * x[1] + b * y[1], a * x[2] + b * y[2])
+
+
+def _turn(heading: _Vec3, left: _Vec3, angle_deg: float) -> tuple[_Vec3, _Vec3]:
     """+(a): turn H toward L about U."""
     c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    return c * heading + s * left, -s * heading + c * left
+    return _combine(c, heading, s, left), _combine(-s, heading, c, left)
 
 
-def _roll(left: np.ndarray, up: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def _roll(left: _Vec3, up: _Vec3, angle_deg: float) -> tuple[_Vec3, _Vec3]:
     """/(a): roll L toward U about H."""
     c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    return c * left + s * up, -s * left + c * up
+    return _combine(c, left, s, up), _combine(-s, left, c, up)
 
 
 def _signed_angle(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -167,8 +175,7 @@ def grow_lsystem(params: LSystemParams, seed: int = 0, index: int = 0) -> Vessel
     vsystem = params.grammar == "vsystem"
     asym = 2.0 if vsystem else params.asym
     # Explicit stack of pending F(n, d) calls: (n, d, node, position, H, L, U, generation).
-    stack = [(params.n_iter, params.d0_mm, 0, np.zeros(3), np.array([0.0, 0, 1]), np.array([1.0, 0, 0]),
-              np.array([0.0, 1, 0]), 0)]
+    stack = [(params.n_iter, params.d0_mm, 0, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), 0)]
     while stack:
         n, diameter, node, position, heading, left, up, generation = stack.pop()
         if n < 3:  # F(2) -> S(1) -> D(0) -> nothing; daughters F(1) likewise.
@@ -188,10 +195,10 @@ def grow_lsystem(params: LSystemParams, seed: int = 0, index: int = 0) -> Vessel
         if vsystem and rng.random() < 0.1:
             bulge = np.sort(rng.uniform(1.0, 1.5, 3)).tolist() + np.sort(rng.uniform(1.0, 1.5, 2))[::-1].tolist()
             piece_diameters = [diameter * f for f in bulge]
+        scale = params.epsilon * diameter  # the five piece lengths in one draw: the same numbers as one by one
+        lengths = rng.uniform(scale * (1 - params.length_jitter), scale * (1 + params.length_jitter), 5).tolist()
         for piece in range(5):
-            scale = params.epsilon * diameter
-            length = rng.uniform(scale * (1 - params.length_jitter), scale * (1 + params.length_jitter)) / 5.0
-            position = position + length * heading
+            position = _combine(1.0, position, lengths[piece] / 5.0, heading)
             node = builder.move(node, position, piece_diameters[piece], trunk, generation)
             if piece < 4:
                 heading, left = _turn(heading, left, turns[piece])

@@ -23,6 +23,9 @@ from angiogen.io.meshes import Mesh, write_mesh
 class VesselTree:
     """A vessel tree (or any vessel graph) as nodes and straight edges.
 
+    Edges may form cycles (the Circle of Willis is a ring): nothing here assumes a tree, and
+    :meth:`path_length_mm` gives shortest path lengths.
+
     Attributes:
         positions_mm: (N, 3) float64 node positions in millimetres.
         radii_mm: (N,) float64 node radii in millimetres (> 0).

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 #: Built tasks, in the order the demo runs them.
-TASK_NAMES: tuple[str, ...] = ("scar",)
+TASK_NAMES: tuple[str, ...] = ("scar", "dsa")
 
 #: Every task of the toolkit's plan, with a one-line summary (shown by ``angiogen info`` and the README).
 PLANNED_TASKS: dict[str, str] = {

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -121,6 +121,24 @@ def save_weights(path: str | Path, model: nn.Module, metadata: Mapping[str, str]
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt", **(metadata or {})})
     return path
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors (on the CPU) and header metadata of a safetensors file; nothing is unpickled.
+
+    Raises:
+        InputError: the file is missing or not a readable safetensors file; the message names it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except Exception as error:  # safetensors raises its own error types for corrupt headers
+        raise InputError(f"not a readable safetensors file ({error})", path) from error
+    return tensors, metadata
 
 
 def _describe_mismatch(

@@ -22,12 +22,15 @@ class EMA:
     Args:
         model: the trained model; the shadow starts as a copy of its current weights.
         decay: averaging factor per update in [0, 1); 0.999 averages over roughly the last 1000 steps.
+        warmup: use ``min(decay, (1 + n) / (10 + n))`` at update ``n``, so that the initial weights fade
+            out quickly in short runs; default off.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, model: nn.Module, decay: float = 0.999, warmup: bool = False) -> None:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
         self.decay = decay
+        self.warmup = warmup
         self.num_updates = 0
         inner = unwrap_model(model)
         self.shadow: dict[str, torch.Tensor] = {
@@ -52,7 +55,8 @@ class EMA:
                 copied_current.append(tensor)
         if averaged:
             # shadow + (1 - decay) * (weight - shadow) == decay * shadow + (1 - decay) * weight
-            torch._foreach_lerp_(averaged, averaged_current, 1.0 - self.decay)
+            decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates)) if self.warmup else self.decay
+            torch._foreach_lerp_(averaged, averaged_current, 1.0 - decay)
         for target, tensor in zip(copied, copied_current, strict=True):
             target.copy_(tensor)
         self.num_updates += 1

@@ -148,6 +148,8 @@ class Trainer:
         ema: an :class:`~angiogen.train.ema.EMA` updated after each optimiser step.
         early_stopping: watches ``config.monitor`` from the validation function.
         extra_state: extra plain-typed state saved in every checkpoint (e.g. the config as a dict).
+        companion_optimizers: further optimisers that ``loss_fn`` steps itself (e.g. a critic's), by name;
+            saved and restored with the checkpoints so that a resume stays exact.
     """
 
     def __init__(
@@ -161,6 +163,7 @@ class Trainer:
         ema: EMA | None = None,
         early_stopping: EarlyStopping | None = None,
         extra_state: dict[str, Any] | None = None,
+        companion_optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -172,6 +175,7 @@ class Trainer:
         self.ema = ema
         self.early_stopping = early_stopping
         self.extra_state = dict(extra_state or {})
+        self.optimizers = {"optimizer": optimizer, **dict(companion_optimizers or {})}
         self.device = next(model.parameters()).device
         self.is_main = is_main_process()
         self.grad_scaler = (
@@ -189,7 +193,7 @@ class Trainer:
                 self.checkpoint_dir,
                 step,
                 self.model,
-                optimizer=self.optimizer,
+                optimizer=self.optimizers,
                 scheduler=self.scheduler,
                 ema=self.ema,
                 extra=extra,
@@ -207,7 +211,7 @@ class Trainer:
         loaded = load_checkpoint(
             latest,
             self.model,
-            optimizer=self.optimizer,
+            optimizer=self.optimizers,
             scheduler=self.scheduler,
             ema=self.ema,
             grad_scaler=self.grad_scaler,

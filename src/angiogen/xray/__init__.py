@@ -23,7 +23,7 @@ pass a :class:`CArmPose` whose angle or shift tensors require grad. Noise and co
 """
 
 from angiogen.xray.geometry import STANDARD_VIEWS, CArmGeometry, CArmPose, carm_axes, parse_view, view_name
-from angiogen.xray.phantoms import Cylinder, Ellipsoid, centred_affine, line_integrals, voxelise
+from angiogen.xray.phantoms import Cylinder, Ellipsoid, GaussianBlob, centred_affine, line_integrals, voxelise
 from angiogen.xray.physics import (
     MU_60KEV_PER_MM,
     add_noise,
@@ -47,6 +47,7 @@ __all__ = [
     "ConeBeamProjector",
     "Cylinder",
     "Ellipsoid",
+    "GaussianBlob",
     "add_noise",
     "backproject",
     "beer_lambert",

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from angiogen.errors import InputError
 from angiogen.io.atomic import atomic_path
 from angiogen.nets.coordinate_mlp import CoordinateMLP, CoordinateNormaliser, MLPConfig
+from angiogen.train.checkpoint import read_safetensors
 
 FORMAT = "angiogen.scar.model/1"
 
@@ -78,15 +78,7 @@ def load_model(path: str | Path, expected_case_id: str | None = None) -> ScarMod
     Raises:
         InputError: missing or unreadable file, not a scar checkpoint, or fitted to another case.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    except Exception as error:  # safetensors raises its own error types for corrupt headers
-        raise InputError(f"not a readable safetensors checkpoint ({error})", path) from error
+    tensors, metadata = read_safetensors(path)
     if metadata.get("format") != FORMAT:
         raise InputError(f"not a scar checkpoint (format {metadata.get('format')!r}, expected {FORMAT!r})", path)
     if expected_case_id is not None and metadata["case_id"] != expected_case_id:

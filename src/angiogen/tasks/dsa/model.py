@@ -1,0 +1,113 @@
+"""The DSA network and its normalisation, saved together as one safetensors file (weights + JSON metadata).
+
+The network is MONAI's ``BasicUNet`` (2-D): an input double conv, four max-pool down levels (the last one the
+method's extra level at the same width), transposed-conv up levels with skip concatenation, a 1x1 output conv,
+LeakyReLU(0.01) and no normalisation, the topology of dsa.md 2.5. Channels are ``base * (1, 2, 4, 8, 8)``;
+``base`` 16 gives 1.18 M parameters (the CPU model), 64 the original's width. Inputs are padded to a multiple of
+16. Frames in line-integral units are normalised with the training background statistics (``global``); display
+or log frames of unknown scale with their own run's mean and standard deviation (``local``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.networks.nets import BasicUNet
+from torch import nn
+
+from angiogen.errors import InputError
+from angiogen.io.atomic import check_writable
+from angiogen.train.checkpoint import read_safetensors, save_weights
+
+FORMAT = "angiogen.dsa.model/1"
+MULTIPLE = 16  # 2 ** (number of down levels)
+NORMALISATIONS = ("global", "local")
+
+
+def build_unet(base_channels: int = 16, dropout: float = 0.0) -> nn.Module:
+    """The DSA U-Net: one input and one output channel, channels ``base * (1, 2, 4, 8, 8)``, linear output."""
+    if base_channels < 1:
+        raise InputError(f"base channels must be >= 1, got {base_channels}")
+    widths = tuple(base_channels * factor for factor in (1, 2, 4, 8, 8)) + (base_channels,)
+    return BasicUNet(spatial_dims=2, in_channels=1, out_channels=1, features=widths,
+                     act=("LeakyReLU", {"negative_slope": 0.01}), norm=None, dropout=dropout, upsample="deconv")
+
+
+@dataclass
+class DSAModel:
+    """A trained DSA network with the statistics its inputs are normalised by.
+
+    Attributes:
+        net: the U-Net (input and output normalised).
+        mean, std: background statistics in line-integral units (``global`` normalisation).
+        base_channels: width of the first level.
+        info: training facts stored with the weights (recipe, steps, metrics).
+    """
+
+    net: nn.Module
+    mean: float
+    std: float
+    base_channels: int = 16
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write weights and metadata to a ``.safetensors`` file, atomically; refuse to replace without overwrite."""
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            raise InputError("models are written as .safetensors", path)
+        check_writable(path, overwrite)
+        metadata = {"format": FORMAT, "base_channels": str(self.base_channels), "mean": repr(self.mean),
+                    "std": repr(self.std), "info": json.dumps(self.info)}
+        return save_weights(path, self.net, metadata)
+
+    @torch.no_grad()
+    def predict(self, frames: np.ndarray, normalisation: str = "global", batch_size: int = 8,
+                device: torch.device | str = "cpu") -> np.ndarray:
+        """Vessel-only images of (F, H, W) frames of any size, in the frames' units; batched, reflect-padded.
+
+        Args:
+            frames: (F, H, W) live frames: line integrals (``global``) or any attenuation-positive scale (``local``).
+            normalisation: ``global`` (training statistics) or ``local`` (the run's own mean and std).
+            batch_size: frames per forward pass. device: where the network runs.
+        """
+        if normalisation not in NORMALISATIONS:
+            raise InputError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, got {normalisation!r}")
+        frames = np.asarray(frames, dtype=np.float32)
+        if normalisation == "global":
+            mean, std = self.mean, self.std
+        else:
+            mean, std = float(frames.mean()), float(frames.std()) or 1.0
+        self.net.to(device).eval()
+        height, width = frames.shape[-2:]
+        pad_h, pad_w = -height % MULTIPLE, -width % MULTIPLE
+        out = np.empty_like(frames)
+        for start in range(0, len(frames), batch_size):
+            block = torch.from_numpy((frames[start:start + batch_size] - mean) / std)[:, None].to(device)
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            block = F.pad(block, (0, pad_w, 0, pad_h), mode=mode)
+            out[start:start + batch_size] = (self.net(block)[:, 0, :height, :width] * std).cpu().numpy()
+        return out
+
+
+def load_model(path: str | Path) -> DSAModel:
+    """Read a model written by :meth:`DSAModel.save`.
+
+    Raises:
+        InputError: missing or unreadable file, not a dsa model, or weights that do not fit the stored width.
+    """
+    tensors, metadata = read_safetensors(path)
+    if metadata.get("format") != FORMAT:
+        raise InputError(f"not a dsa model (format {metadata.get('format')!r}, expected {FORMAT!r})", path)
+    base = int(metadata["base_channels"])
+    net = build_unet(base)
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as error:
+        raise InputError(f"weights do not match a U-Net of width {base} ({error})", path) from error
+    return DSAModel(net, float(metadata["mean"]), float(metadata["std"]), base, json.loads(metadata.get("info", "{}")))
