@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from angiogen.errors import InputError
-from angiogen.synth.lsystem import random_rotation
+from angiogen.synth.lsystem import axis_angle_rotation, random_rotation
 from angiogen.xray.phantoms import Cylinder, Ellipsoid, GaussianBlob
 from angiogen.xray.physics import MU_60KEV_PER_MM as MU
 
@@ -118,11 +118,7 @@ def _lumps(lr: float, ap: float, rng: np.random.Generator, n: int = 40) -> list[
 def _tilted(rng: np.random.Generator, max_deg: float) -> tuple[tuple[float, ...], ...]:
     """A rotation about a random axis by up to ``max_deg`` degrees, as a nested tuple."""
     axis = rng.normal(size=3)
-    axis /= np.linalg.norm(axis)
-    angle = np.radians(rng.uniform(-max_deg, max_deg))
-    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    rotation = np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
-    return tuple(map(tuple, rotation))
+    return tuple(map(tuple, axis_angle_rotation(axis, float(rng.uniform(-max_deg, max_deg)))))
 
 
 def _shifted(shape: AnalyticShape, shift: np.ndarray) -> AnalyticShape:

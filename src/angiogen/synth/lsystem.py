@@ -250,6 +250,14 @@ def place_tree(
     return tree.replace(positions_mm=positions)
 
 
+def axis_angle_rotation(axis: np.ndarray, angle_deg: float) -> np.ndarray:
+    """(3, 3) rotation by ``angle_deg`` degrees about ``axis`` (any non-zero length), by Rodrigues' formula."""
+    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    angle = math.radians(angle_deg)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * cross @ cross
+
+
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A uniformly random (3, 3) rotation matrix drawn from ``rng``."""
     q = rng.normal(size=4)

@@ -6,13 +6,18 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from angiogen.cli_common import global_options
 from angiogen.errors import InputError
 from angiogen.tasks.registry import DemoContext, DemoResult, Figure, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from angiogen.tasks.dsa.infer import FrameStack
 
 log = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -161,12 +166,11 @@ def predict(
         check_writable(path, overwrite)
     net = load_model(model or _bundled_model())
     mode = ("local" if stack.kind == "images" else "global") if normalisation == "auto" else normalisation
-    frames = 1.0 - stack.frames if mode == "local" and stack.kind == "images" else stack.frames
+    frames = _attenuation_positive(stack, mode)
     predicted = net.predict(frames, mode, batch_size, select_device(options.device))
     conventional = None
     if mask_stack is not None:
-        masks = 1.0 - mask_stack.frames if mode == "local" and mask_stack.kind == "images" else mask_stack.frames
-        conventional = frames - masks.mean(axis=0, keepdims=True)
+        conventional = frames - _attenuation_positive(mask_stack, mode).mean(axis=0, keepdims=True)
     paths = write_results(out, stack, predicted, conventional, overwrite)
     typer.echo(f"{len(predicted)} frame(s) ({mode} normalisation) -> {', '.join(str(p) for p in paths)}")
 
@@ -200,6 +204,11 @@ def evaluate(
         typer.echo(f"N0 {dose}: " + ", ".join(f"{method} {values['roi_psnr']:.2f} dB / {values['bg_rms']:.4f}"
                                              for method, values in row.items()))
     typer.echo(f"wrote {results_path} and {figure_path} (ROI PSNR dB / background RMS)")
+
+
+def _attenuation_positive(stack: FrameStack, mode: str) -> np.ndarray:
+    """Display frames (bright = little attenuation) inverted for local normalisation; other frames as read."""
+    return 1.0 - stack.frames if mode == "local" and stack.kind == "images" else stack.frames
 
 
 def _profile(name: str, smoke: dict) -> dict:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,10 @@ from pydantic import Field
 
 from angiogen.config import Config
 from angiogen.errors import InputError
-from angiogen.io.atomic import atomic_path, check_writable, write_text_atomic
+from angiogen.io.atomic import check_writable, write_bytes_atomic, write_text_atomic
 from angiogen.synth.anatomy import ANATOMIES, random_anatomy
 from angiogen.synth.angio import frame_generator
-from angiogen.synth.lsystem import random_rotation
+from angiogen.synth.lsystem import axis_angle_rotation
 from angiogen.synth.parallel import map_indexed
 from angiogen.synth.vessel_images import field_tree, path_length_images
 from angiogen.xray.geometry import CArmGeometry
@@ -186,7 +186,8 @@ def motion_case(config: DataConfig, seed: int, index: int) -> tuple[np.ndarray, 
     shapes = _anatomy(config, _rng(seed, TEST_PHANTOMS, index))
     trees = _scene(config, _rng(seed, TEST_SCENES, index))
     view = random_view(config, rng)
-    rotation = _small_rotation(rng, config.motion_rotation_deg)
+    axis = rng.normal(size=3)  # rotation by N(0, sd) degrees about a uniformly random axis
+    rotation = axis_angle_rotation(axis, float(rng.normal(0.0, config.motion_rotation_deg)))
     translation = rng.normal(0.0, config.motion_translation_mm, 3)
     delta_mu = float(rng.uniform(*config.delta_mu_range))
     mask_a = line_integrals(shapes, view)
@@ -194,15 +195,6 @@ def motion_case(config: DataConfig, seed: int, index: int) -> tuple[np.ndarray, 
     moved = [tree.transformed(rotation=rotation, translation_mm=translation) for tree in trees]
     vessel_b = delta_mu * path_length_images(moved, view, config.vessel_grid, config.vessel_spacing_mm)[0]
     return tuple(np.clip(a, 0, None).astype(np.float32) for a in (mask_a, mask_b, vessel_b))  # type: ignore[return-value]
-
-
-def _small_rotation(rng: np.random.Generator, sd_deg: float) -> np.ndarray:
-    """Rotation by N(0, sd) degrees about a uniformly random axis."""
-    axis = rng.normal(size=3)
-    axis /= np.linalg.norm(axis)
-    angle = math.radians(float(rng.normal(0.0, sd_deg)))
-    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * cross @ cross
 
 
 def noisy_case_frames(test: MotionTestSet, case: int, dose_index: int) -> dict[str, np.ndarray]:
@@ -268,9 +260,10 @@ def write_dataset(folder: str | Path, config: DataConfig, seed: int, banks: Bank
     }
     digests = {}
     for name, content in arrays.items():
-        with atomic_path(folder / name, overwrite) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **content)
-        digests[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **content)
+        digests[name] = hashlib.sha256(buffer.getvalue()).hexdigest()
+        write_bytes_atomic(folder / name, buffer.getvalue(), overwrite)
     manifest = {
         "format": "angiogen-dsa-dataset/1", "seed": int(seed), "config": config.model_dump(mode="json"),
         "counts": {"backgrounds": len(banks.backgrounds), "vessels": len(banks.vessels),
@@ -299,9 +292,10 @@ def load_dataset(folder: str | Path) -> tuple[DataConfig, Banks, MotionTestSet]:
         path = folder / name
         if not path.is_file():
             raise InputError("missing dataset file", path)
-        if hashlib.sha256(path.read_bytes()).hexdigest() != manifest.get("sha256", {}).get(name):
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest() != manifest.get("sha256", {}).get(name):
             raise InputError("file does not match the manifest's sha256 (changed or truncated)", path)
-        with np.load(path, allow_pickle=False) as content:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as content:
             loaded[name] = {key: content[key] for key in content.files}
     bank = loaded[BANKS_FILE]
     banks = Banks(bank["backgrounds"], bank["vessels"], bank["val_inputs"], bank["val_targets"],
