@@ -15,7 +15,7 @@ from rich.table import Table
 import angiogen
 from angiogen.cli_common import GlobalOptions, global_options
 from angiogen.config import Config
-from angiogen.errors import AngiogenError, InputError
+from angiogen.errors import AngiogenError
 from angiogen.synth.cli import app as synth_app
 from angiogen.tasks.registry import PLANNED_TASKS, registered_tasks
 

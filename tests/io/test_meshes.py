@@ -1,4 +1,4 @@
-"""Meshes: VTK legacy and VTU round trips with point arrays, STL, and bad files refused."""
+"""Meshes: VTK legacy, VTU and VTP round trips with point arrays, cell data, STL, and bad files refused."""
 
 from __future__ import annotations
 
@@ -79,14 +79,73 @@ def test_missing_file_and_wrong_extension(tmp_path):
     assert "lv.obj" in str(caught.value)
 
 
-def test_vtp_refused_with_reason(tmp_path):
+@pytest.mark.parametrize("binary", [True, False])
+def test_vtp_round_trip_surface_with_lines_and_point_arrays(tmp_path, binary):
+    mesh = _mesh()
+    surface = Mesh(
+        points=mesh.points,
+        cells={"triangle": mesh.cells["triangle"], "quad": np.array([[0, 1, 2, 3]]), "line": np.array([[0, 3]])},
+        point_data=mesh.point_data,
+    )
+    back = read_mesh(write_mesh(tmp_path / "lv.vtp", surface, binary=binary))
+    np.testing.assert_array_equal(back.points, surface.points)
+    assert set(back.cells) == set(surface.cells)
+    for kind, ids in surface.cells.items():
+        np.testing.assert_array_equal(back.cells[kind], ids)
+    for name, values in surface.point_data.items():
+        np.testing.assert_array_equal(back.point_data[name], values)
+
+
+def test_vtp_polygons_triangulated_and_cell_data_follows_cells(tmp_path):
+    """A hexagon and a polyline written by VTK itself come back as triangles and segments with their cell values."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonCore import vtkPoints
+    from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+    from vtkmodules.vtkIOXML import vtkXMLPolyDataWriter
+
+    angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    xyz = np.column_stack([np.cos(angles), np.sin(angles), np.zeros(6)])
+    polydata = vtkPolyData()
+    points = vtkPoints()
+    points.SetData(numpy_to_vtk(xyz, deep=True))
+    polydata.SetPoints(points)
+    polys, lines = vtkCellArray(), vtkCellArray()
+    polys.InsertNextCell(6, list(range(6)))
+    lines.InsertNextCell(3, [0, 2, 4])
+    polydata.SetPolys(polys)
+    polydata.SetLines(lines)
+    value = numpy_to_vtk(np.array([7.0, 3.0]), deep=True)  # line first (VTK orders verts, lines, polys)
+    value.SetName("label")
+    polydata.GetCellData().AddArray(value)
+    writer = vtkXMLPolyDataWriter()
+    writer.SetFileName(str(tmp_path / "hexagon.vtp"))
+    writer.SetInputData(polydata)
+    writer.Write()
+
+    back = read_mesh(tmp_path / "hexagon.vtp")
+    assert back.cells["triangle"].shape == (4, 3)
+    np.testing.assert_array_equal(back.cells["line"], [[0, 2], [2, 4]])
+    np.testing.assert_array_equal(back.cell_data["label"]["line"], [7.0, 7.0])
+    np.testing.assert_array_equal(back.cell_data["label"]["triangle"], [3.0] * 4)
+
+
+def test_vtp_bad_files_refused(tmp_path):
     (tmp_path / "surface.vtp").write_text("<VTKFile/>")
-    with pytest.raises(InputError, match="not supported by meshio") as caught:
+    with pytest.raises(InputError, match="not a readable VTK PolyData") as caught:
         read_mesh(tmp_path / "surface.vtp")
     assert "surface.vtp" in str(caught.value)
-    with pytest.raises(InputError, match="not supported by meshio"):
+    with pytest.raises(InputError, match="write a .vtu instead"):
         write_mesh(tmp_path / "out.vtp", _mesh())
     assert not (tmp_path / "out.vtp").exists()
+
+
+@pytest.mark.parametrize("suffix", [".vtk", ".vtu", ".vtp"])
+def test_cell_data_round_trip(tmp_path, suffix):
+    mesh = Mesh(np.eye(4, 3), {"triangle": np.array([[0, 1, 2], [1, 2, 3]]), "line": np.array([[0, 3]])},
+                cell_data={"value": {"triangle": np.array([0.25, 0.75]), "line": np.array([1.0])}})
+    back = read_mesh(write_mesh(tmp_path / f"grid{suffix}", mesh))
+    np.testing.assert_array_equal(back.cell_data["value"]["triangle"], [0.25, 0.75])
+    np.testing.assert_array_equal(back.cell_data["value"]["line"], [1.0])
 
 
 @pytest.mark.parametrize("suffix", [".vtk", ".vtu", ".stl"])

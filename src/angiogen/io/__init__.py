@@ -1,4 +1,4 @@
-"""File formats: NIfTI, DICOM (incl. XA/RF multi-frame), 2D images, meshes, run directories.
+"""File formats: NIfTI, NRRD, DICOM (incl. XA/RF multi-frame), 2D images, meshes, run directories.
 
 The names below are re-exported lazily (PEP 562), so that ``import angiogen.io.atomic`` at CLI
 start-up does not pull in nibabel, pydicom, imageio and meshio.
@@ -34,6 +34,8 @@ _EXPORTS = {
     "Volume": "nifti",
     "read_nifti": "nifti",
     "write_nifti": "nifti",
+    "read_nrrd": "nrrd",
+    "read_volume": "volumes",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from angiogen.io.images import read_image, read_image_stack, read_tiff_stack, write_png, write_tiff
     from angiogen.io.meshes import Mesh, read_mesh, write_mesh
     from angiogen.io.nifti import Volume, read_nifti, write_nifti
+    from angiogen.io.nrrd import read_nrrd
+    from angiogen.io.volumes import read_volume
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,5 @@
-"""Surface and volume meshes: VTK legacy (.vtk), VTK XML unstructured grid (.vtu) and STL, via meshio.
-
-VTK XML PolyData (.vtp) is not read or written by meshio; such files are refused with a message
-saying so (convert them to .vtu or .vtk, e.g. with ParaView or pyvista).
+"""Surface and volume meshes: VTK legacy (.vtk), VTK XML unstructured grid (.vtu) and STL via meshio, and VTK XML
+PolyData (.vtp) via VTK (:mod:`angiogen.io.vtk_polydata`; meshio has no .vtp support).
 """
 
 from __future__ import annotations
@@ -18,7 +16,8 @@ import numpy as np
 
 from angiogen.errors import InputError
 from angiogen.io.atomic import atomic_path
-from angiogen.io.checks import has_suffix, require_file
+from angiogen.io.checks import require_file
+from angiogen.io.vtk_polydata import read_vtp, write_vtp
 
 MESH_SUFFIXES = (".vtk", ".vtu", ".vtp", ".stl")
 _MESHIO_FORMATS = {".vtk": "vtk", ".vtu": "vtu", ".stl": "stl"}
@@ -51,11 +50,14 @@ class Mesh:
         cells: cell type (meshio names: "triangle", "quad", "tetra", "line", ...) -> (M, k) int64
             array of point indices, k points per cell.
         point_data: name -> (N,) or (N, C) array of per-point values (e.g. scar probability).
+        cell_data: name -> cell type -> (M, ...) array of per-cell values, rows in the order of ``cells[type]``
+            (read and written).
     """
 
     points: np.ndarray
     cells: dict[str, np.ndarray] = field(default_factory=dict)
     point_data: dict[str, np.ndarray] = field(default_factory=dict)
+    cell_data: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, dtype=np.float64)
@@ -81,20 +83,23 @@ class Mesh:
 
 
 def read_mesh(path: str | Path) -> Mesh:
-    """Read a mesh from .vtk (legacy, ASCII or binary), .vtu or .stl.
+    """Read a mesh from .vtk (legacy, ASCII or binary), .vtu, .vtp or .stl.
 
     Args:
         path: the mesh file.
 
     Returns:
         Mesh with points (N, 3) in the file's units (millimetres by convention), cells of the same
-        type merged into one array, and point data arrays.
+        type merged into one array, point data and cell data arrays.
 
     Raises:
-        InputError: missing file, wrong extension, .vtp (unsupported by meshio), not a mesh,
-            truncated, no points, or cells referring to missing points.
+        InputError: missing file, wrong extension, not a mesh, truncated, no points, or cells referring to
+            missing points.
     """
     path = require_file(path, MESH_SUFFIXES)
+    if path.suffix.lower() == ".vtp":
+        points, cells, point_data, cell_data = read_vtp(path)
+        return _checked_mesh(path, points, cells, point_data, cell_data)
     file_format = _meshio_format(path)
     try:
         with np.errstate(all="ignore"):  # meshio's STL sniffing overflows on non-STL bytes
@@ -111,14 +116,26 @@ def read_mesh(path: str | Path) -> Mesh:
     if points.shape[1] == 2:
         points = np.column_stack([points, np.zeros(len(points))])
     cells: dict[str, list[np.ndarray]] = {}
-    for block in raw.cells:
+    cell_data: dict[str, dict[str, list[np.ndarray]]] = {}
+    for index, block in enumerate(raw.cells):
         cells.setdefault(block.type, []).append(np.asarray(block.data))
+        for name, per_block in raw.cell_data.items():
+            cell_data.setdefault(name, {}).setdefault(block.type, []).append(np.asarray(per_block[index]))
+    return _checked_mesh(
+        path, points, {kind: np.concatenate(blocks) for kind, blocks in cells.items()}, dict(raw.point_data),
+        {name: {kind: np.concatenate(blocks) for kind, blocks in per_kind.items()} for name, per_kind in
+         cell_data.items()})
+
+
+def _checked_mesh(path: Path, points: np.ndarray, cells: dict[str, np.ndarray], point_data: dict[str, np.ndarray],
+                  cell_data: dict[str, dict[str, np.ndarray]]) -> Mesh:
+    """A :class:`Mesh` of what a reader returned; inconsistencies raise InputError naming ``path``."""
+    if points.ndim != 2 or len(points) == 0:
+        raise InputError("mesh has no points", path)
     try:
-        return Mesh(
-            points=points,
-            cells={kind: np.concatenate(blocks) for kind, blocks in cells.items()},
-            point_data=dict(raw.point_data),
-        )
+        return Mesh(points=points, cells=cells, point_data=point_data,
+                    cell_data={name: {kind: _native(values) for kind, values in per_kind.items()}
+                               for name, per_kind in cell_data.items()})
     except ValueError as error:
         raise InputError(f"inconsistent mesh: {error}", path) from error
 
@@ -127,7 +144,8 @@ def write_mesh(path: str | Path, mesh: Mesh, overwrite: bool = False, binary: bo
     """Write ``mesh`` with its point data, atomically, in the format named by the extension.
 
     Args:
-        path: target .vtk (legacy), .vtu (XML, zlib-compressed when binary) or .stl (triangles only).
+        path: target .vtk (legacy), .vtu (XML, zlib-compressed when binary), .vtp (surface cells only) or .stl
+            (triangles only).
         mesh: points (N, 3) in millimetres, cells, point data.
         overwrite: replace an existing file; otherwise an existing file raises InputError.
         binary: binary (default) or ASCII encoding.
@@ -136,11 +154,16 @@ def write_mesh(path: str | Path, mesh: Mesh, overwrite: bool = False, binary: bo
         ``path`` as a Path.
     """
     path = Path(path)
+    if path.suffix.lower() == ".vtp":
+        with atomic_path(path, overwrite) as tmp:
+            write_vtp(tmp, mesh.points, mesh.cells, mesh.point_data, mesh.cell_data, binary)
+        return path
     file_format = _meshio_format(path)
     raw = meshio.Mesh(
         points=mesh.points,
         cells=[(kind, ids) for kind, ids in mesh.cells.items()],
         point_data=dict(mesh.point_data),
+        cell_data={name: [per_kind[kind] for kind in mesh.cells] for name, per_kind in mesh.cell_data.items()},
     )
     with atomic_path(path, overwrite) as tmp:
         meshio.write(tmp, raw, file_format=file_format, binary=binary)
@@ -160,15 +183,9 @@ def _native(values: np.ndarray) -> np.ndarray:
 
 
 def _meshio_format(path: Path) -> str:
-    """meshio's format name for the extension of ``path``; .vtp and others raise InputError."""
-    if has_suffix(path, (".vtp",)):
-        raise InputError(
-            f"VTK PolyData (.vtp) is not supported by meshio {meshio.__version__}; "
-            "save the mesh as .vtu or .vtk instead",
-            path,
-        )
+    """meshio's format name for the extension of ``path``; others raise InputError."""
     suffix = path.suffix.lower()
     if suffix not in _MESHIO_FORMATS:
-        expected = ", ".join(_MESHIO_FORMATS)
+        expected = ", ".join(MESH_SUFFIXES)
         raise InputError(f"unsupported mesh extension; expected one of: {expected}", path)
     return _MESHIO_FORMATS[suffix]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -210,19 +209,9 @@ def _write_indexed(kind: str, params: dict[str, Any], seed: int, out_dir: str, o
 
 
 def _write_json(path: Path, data: dict[str, Any], overwrite: bool) -> None:
-    from angiogen.io.atomic import write_text_atomic
+    from angiogen.io.json_files import write_json
 
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n", overwrite)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+    write_json(path, data, overwrite, indent=2, sort_keys=True)
 
 
 def _write_vessels(params: dict[str, Any], seed: int, index: int, folder: Path, overwrite: bool) -> None:

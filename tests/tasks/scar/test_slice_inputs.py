@@ -1,17 +1,20 @@
-"""A DICOM series of oblique LGE slices gives the same pixel groups as the equivalent NIfTI stack."""
+"""Slice inputs: a DICOM series and an NRRD of oblique LGE slices give the same pixel groups as the equivalent NIfTI
+stack; the original's VTK grid layers give the groups of their cells' prisms; bad inputs name the file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import meshio
 import nibabel as nib
+import nrrd
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from angiogen.errors import InputError
-from angiogen.io.meshes import Mesh, write_mesh
+from angiogen.io.meshes import Mesh, read_mesh, write_mesh
 from angiogen.tasks.scar.data import prepare_case
 from angiogen.tasks.scar.groups import build_groups
 from angiogen.tasks.scar.slices import read_slices
@@ -122,3 +125,115 @@ def test_missing_geometry_names_the_file(tmp_path: Path, tag: str) -> None:
     with pytest.raises(InputError) as error:
         read_slices(tmp_path / "series")
     assert error.value.path == paths[3] and tag in str(error.value)
+
+
+def test_nrrd_in_lps_gives_the_nifti_groups(tmp_path: Path) -> None:
+    values = _values()
+    flip = np.array([-1.0, -1.0, 1.0])  # RAS -> LPS, as 3D Slicer writes
+    header = {"space": "left-posterior-superior", "space origin": flip * ORIGIN_RAS,
+              "space directions": (flip[:, None] * _affine()[:3, :3]).T}
+    nrrd.write(str(tmp_path / "stack.nrrd"), values.astype(np.float32), header)
+    from_nrrd = read_slices(tmp_path / "stack.nrrd")
+    from_nifti = read_slices(_nifti(tmp_path / "stack.nii.gz", values))
+    np.testing.assert_allclose(from_nrrd.affines, from_nifti.affines, atol=1e-5)
+    points = _points()
+    np.testing.assert_array_equal(build_groups(points, from_nrrd).member_node,
+                                  build_groups(points, from_nifti).member_node)
+    np.testing.assert_array_equal(build_groups(points, from_nrrd).pixel, build_groups(points, from_nifti).pixel)
+
+
+def test_nrrd_without_space_directions_refused(tmp_path: Path) -> None:
+    nrrd.write(str(tmp_path / "plain.nrrd"), np.zeros((4, 4, 2), np.float32))
+    with pytest.raises(InputError, match="no spatial metadata") as error:
+        read_slices(tmp_path / "plain.nrrd")
+    assert error.value.path == tmp_path / "plain.nrrd"
+
+
+# Grid layers as the original writes them: 3 x 2 mm quads at z = 10, 18, 26 mm, one file per slice.
+LAYER_PIXEL, LAYER_Z, LAYER_SHAPE = np.array([3.0, 2.0]), np.array([10.0, 18.0, 26.0]), (5, 4)
+
+
+def _write_layers(directory: Path, values: np.ndarray, skip: tuple[int, int, int] | None = None,
+                  extra_array: bool = False, suffix: str = ".vtk") -> None:
+    directory.mkdir()
+    for s, z in enumerate(LAYER_Z):
+        corners, quads, cell_values = [], [], []
+        for i in range(LAYER_SHAPE[0]):
+            for j in range(LAYER_SHAPE[1]):
+                if skip == (s, i, j):
+                    continue
+                x0, y0 = -7.0 + i * LAYER_PIXEL[0], 4.0 + j * LAYER_PIXEL[1]
+                base = len(corners)
+                corners += [[x0, y0, z], [x0 + LAYER_PIXEL[0], y0, z], [x0 + LAYER_PIXEL[0], y0 + LAYER_PIXEL[1], z],
+                            [x0, y0 + LAYER_PIXEL[1], z]]
+                quads.append([base, base + 1, base + 2, base + 3])
+                cell_values.append(values[s, i, j])
+        cell_data = {"scar": [np.array(cell_values)]}
+        if extra_array:
+            cell_data["label"] = [np.ones(len(quads))]
+        meshio.write(directory / f"layer_{s * 5}{suffix}", meshio.Mesh(np.array(corners), [("quad", np.array(quads))],
+                                                                     cell_data=cell_data))
+
+
+def test_vtk_layers_give_the_original_prisms(tmp_path: Path) -> None:
+    values = np.random.default_rng(2).uniform(0, 1, (3, *LAYER_SHAPE))
+    _write_layers(tmp_path / "layers", values, skip=(1, 2, 1))
+    stack = read_slices(tmp_path / "layers")
+    np.testing.assert_allclose(stack.values, values * stack.valid, atol=1e-6)
+    assert not stack.valid[1, 2, 1] and stack.valid.sum() == values.size - 1
+    np.testing.assert_allclose(stack.thickness_mm, 10.0)  # flat layers: 2 x the original's 5 mm padding
+
+    def at(s: int, i: int, j: int, dz: float) -> list[float]:  # a node over pixel (i, j) of layer s, dz off its plane
+        return [-7.0 + (i + 0.5) * LAYER_PIXEL[0], 4.0 + (j + 0.5) * LAYER_PIXEL[1], LAYER_Z[s] + dz]
+
+    points = np.array([at(0, 0, 0, 0.0), at(0, 4, 3, 4.9), at(2, 3, 1, -4.9), at(0, 1, 1, 5.1),
+                       at(1, 2, 1, 0.0), at(1, 2, 2, 0.0), [-7.5, 5.0, 10.0]])
+    groups = build_groups(points, stack)
+    members = {(int(node), *map(int, groups.pixel[group]))
+               for node, group in zip(groups.member_node, groups.member_group)}
+    # Prisms are 10 mm thick and 8 mm apart, so they overlap: node 1 (4.9 mm above layer 0) is also 3.1 mm below
+    # layer 1; node 3 (5.1 mm above layer 0) is outside layer 0's prism but 2.9 mm below layer 1.
+    assert members == {(0, 0, 0, 0), (1, 0, 4, 3), (1, 1, 4, 3), (2, 2, 3, 1), (2, 1, 3, 1), (3, 1, 1, 1),
+                       (5, 1, 2, 2)}
+    np.testing.assert_allclose(groups.target, values[tuple(groups.pixel.T)], atol=1e-6)
+    # node 4 sits on the missing cell, node 6 left of the grid: in no group
+
+
+@pytest.mark.parametrize("suffix", [".vtu", ".vtp"])
+def test_vtk_layers_in_xml_formats(tmp_path: Path, suffix: str) -> None:
+    values = np.random.default_rng(3).uniform(0, 1, (3, *LAYER_SHAPE))
+    _write_layers(tmp_path / "layers", values, suffix=".vtu")
+    if suffix == ".vtp":  # meshio cannot write PolyData: convert each layer with angiogen's writer
+        for path in sorted((tmp_path / "layers").iterdir()):
+            write_mesh(path.with_suffix(".vtp"), read_mesh(path))
+            path.unlink()
+    stack = read_slices(tmp_path / "layers")
+    np.testing.assert_allclose(stack.values, values, atol=1e-6)
+    np.testing.assert_allclose(stack.affines[:, 2, 3], LAYER_Z)
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("two arrays", "several cell arrays"),
+    ("not flat", "not on one plane"),
+    ("out of range", "expected scar probabilities"),
+])
+def test_bad_vtk_layers_name_the_file(tmp_path: Path, problem: str, message: str) -> None:
+    values = np.random.default_rng(4).uniform(0, 1, (3, *LAYER_SHAPE))
+    if problem == "out of range":
+        values[1, 0, 0] = 1.5
+    _write_layers(tmp_path / "layers", values, extra_array=problem == "two arrays")
+    bad = tmp_path / "layers" / "layer_5.vtk"
+    if problem == "not flat":
+        grid = meshio.read(bad)
+        grid.points[:4, 2] += 1.0
+        meshio.write(bad, grid)
+    with pytest.raises(InputError, match=message) as error:
+        read_slices(tmp_path / "layers")
+    assert error.value.path in (bad, tmp_path / "layers" / "layer_0.vtk")
+
+
+def test_layer_array_option_picks_the_values(tmp_path: Path) -> None:
+    values = np.random.default_rng(5).uniform(0, 1, (3, *LAYER_SHAPE))
+    _write_layers(tmp_path / "layers", values, extra_array=True)
+    np.testing.assert_allclose(read_slices(tmp_path / "layers", array="scar").values, values, atol=1e-6)
+    np.testing.assert_allclose(read_slices(tmp_path / "layers", array="label").values, 1.0)

@@ -33,12 +33,14 @@ def _parse_slices(text: str | None) -> list[int] | None:
 def prepare(
     ctx: typer.Context,
     out: Path = typer.Option(..., help="Training file (.npz); with --synthetic, a folder for the whole case."),
-    mesh: Optional[Path] = typer.Option(None, help="LV mesh (.vtk/.vtu), nodes in mm in the slices' frame."),
+    mesh: Optional[Path] = typer.Option(None, help="LV mesh (.vtk/.vtu/.vtp), nodes in mm in the slices' frame."),
     slices: Optional[Path] = typer.Option(
-        None, help="Slice stack: .nii/.nii.gz with its affine, or a DICOM series folder (one file per slice); "
-        "values in [0, 1]."),
+        None, help="Slice stack: .nii/.nii.gz/.nrrd with its affine, a DICOM series folder (one file per slice) "
+        "or a folder of the original's VTK grid layers (one .vtk/.vtu/.vtp per slice); values in [0, 1]."),
     pad_mm: float = typer.Option(0.0, help="Extra half-thickness of every pixel prism, mm."),
-    thickness_mm: Optional[float] = typer.Option(None, help="Slice thickness, mm (default: the slice spacing)."),
+    thickness_mm: Optional[float] = typer.Option(
+        None, help="Slice thickness, mm (default: the slice spacing; VTK layers: z range + 10 mm as the original)."),
+    layer_array: Optional[str] = typer.Option(None, help="VTK layers: the cell array with the pixel values."),
     use_slices: Optional[str] = typer.Option(None, "--use-slices", help="Comma-separated slice indices to use."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Simulate an LV phantom case with known truth."),
     kind: str = typer.Option("isthmus", help="Synthetic scar: isthmus, transmural, subendocardial, patchy."),
@@ -68,7 +70,7 @@ def prepare(
         if mesh is None or slices is None:
             raise InputError("prepare needs --mesh and --slices (or --synthetic)")
         check_writable(out, overwrite)
-        data = prepare_case(mesh, slices, pad_mm, thickness_mm, _parse_slices(use_slices))
+        data = prepare_case(mesh, slices, pad_mm, thickness_mm, _parse_slices(use_slices), layer_array)
         data.save(out, overwrite)
         summary = data.summary()
         typer.echo(f"wrote {out}")
@@ -139,7 +141,8 @@ def train(
 def reconstruct(
     ctx: typer.Context,
     model: Path = typer.Option(..., help="Checkpoint from `angiogen scar train`."),
-    mesh: Path = typer.Option(..., help="The LV mesh the model was fitted to (.vtk/.vtu)."),
+    mesh: Path = typer.Option(..., help="The LV mesh the model was fitted to (.vtk/.vtu/.vtp; written back in the "
+                              "same format)."),
     out_dir: Path = typer.Option(..., help="Output folder."),
     data: Optional[Path] = typer.Option(None, help="Training file, for the slice overlay figure."),
     samples: int = typer.Option(20, help="MC dropout samples."),
@@ -164,7 +167,7 @@ def reconstruct(
         raise InputError("holds another case than the model and mesh", data)
     device = select_device(options.device)
     recon = run_reconstruct(fitted, user_mesh.points, samples, threshold, options.seed, device)
-    mesh_name = "scar" + (".vtk" if mesh.suffix.lower() == ".vtk" else ".vtu")
+    mesh_name = "scar" + (mesh.suffix.lower() if mesh.suffix.lower() in (".vtk", ".vtp") else ".vtu")
     paths = write_outputs(out_dir, user_mesh, recon, fitted, case, grid_mm, mesh_name, options.seed, overwrite,
                           device)
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))

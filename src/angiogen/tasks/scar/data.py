@@ -16,6 +16,7 @@ group_myocardial_fraction         (G,) f4         node volume in the prism / pri
 slice_values                      (S, NI, NJ) f4  the slices
 slice_affines                     (S, 4, 4) f8    index (i, j, k) -> world mm of each slice
 slice_thickness_mm                (S,) f8         slice thickness
+slice_valid                       (S, NI, NJ) ?   pixel present (False: a grid layer without that cell)
 pad_mm                            () f8           prism padding used
 normaliser_centre_mm              (3,) f8         isotropic coordinate normalisation: centre ...
 normaliser_scale_mm               () f8           ... and scale (half the largest extent)
@@ -102,6 +103,7 @@ class ScarData:
             "slice_values": self.slices.values,
             "slice_affines": self.slices.affines,
             "slice_thickness_mm": self.slices.thickness_mm,
+            "slice_valid": self.slices.valid,
             "pad_mm": np.array(self.pad_mm),
             "normaliser_centre_mm": np.array(normaliser.centre_mm),
             "normaliser_scale_mm": np.array(normaliser.scale_mm),
@@ -136,7 +138,8 @@ def load_data(path: str | Path) -> ScarData:
                          f"expected {SCHEMA!r})", path)
     groups = Groups(arrays["member_node"], arrays["member_group"], arrays["group_target"], arrays["group_pixel"],
                     len(arrays["points_mm"]))
-    slices = SliceStack(arrays["slice_values"], arrays["slice_affines"], arrays["slice_thickness_mm"])
+    slices = SliceStack(arrays["slice_values"], arrays["slice_affines"], arrays["slice_thickness_mm"],
+                        arrays.get("slice_valid"))
     isthmus = {key[len("isthmus_"):]: arrays[key] for key in arrays if key.startswith("isthmus_")}
     summary = json.loads(str(arrays["summary_json"]))
     sources = {key[len("source_"):]: value for key, value in summary.items() if key.startswith("source_")}
@@ -177,23 +180,25 @@ def prepare_case(
     pad_mm: float = 0.0,
     thickness_mm: float | None = None,
     slices: list[int] | None = None,
+    layer_array: str | None = None,
 ) -> ScarData:
     """Build the training data of a user case: read the mesh and the slices (NIfTI or DICOM), build the groups.
 
     Args:
-        mesh_path: .vtk / .vtu mesh, nodes in mm in the slices' world frame.
-        slices_path: .nii / .nii.gz stack (X, Y, S) with its affine, or a DICOM series folder (one file per
-            slice); values in [0, 1].
+        mesh_path: .vtk / .vtu / .vtp mesh, nodes in mm in the slices' world frame.
+        slices_path: see :func:`read_slices`: a NIfTI/NRRD stack, a DICOM series folder or a folder of VTK grid
+            layers; values in [0, 1].
         pad_mm: prism padding on each side of a slice.
         thickness_mm: slice thickness (default: the slice spacing).
         slices: indices of the slices to use (default all).
+        layer_array: VTK layers only: the cell array with the pixel values, when a layer has several.
 
     Raises:
         InputError: bad files (see :func:`load_mesh`, :func:`read_slices`), slice indices out of range, or a
             mesh and slices that do not overlap (no node in any prism).
     """
     mesh = load_mesh(mesh_path)
-    stack = read_slices(slices_path, thickness_mm)
+    stack = read_slices(slices_path, thickness_mm, layer_array)
     if slices is not None:
         bad = [s for s in slices if not 0 <= s < stack.n_slices]
         if bad:

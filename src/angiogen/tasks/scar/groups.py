@@ -76,7 +76,7 @@ def build_groups(
         slices: indices of the slices to use (default all), e.g. to hold slices out.
 
     Returns:
-        :class:`Groups`; a pixel with no node makes no group.
+        :class:`Groups`; a pixel with no node, or not valid in the stack, makes no group.
     """
     points_mm = np.asarray(points_mm, dtype=np.float64)
     n_i, n_j = stack.values.shape[1:]
@@ -91,6 +91,7 @@ def build_groups(
             (distance >= -half) & (distance < half)
             & (pixel_i >= 0) & (pixel_i < n_i) & (pixel_j >= 0) & (pixel_j < n_j)
         )
+        inside[inside] = stack.valid[s, pixel_i[inside], pixel_j[inside]]
         nodes = np.flatnonzero(inside)
         node_ids.append(nodes)
         keys.append((int(s) * n_i + pixel_i[nodes]) * n_j + pixel_j[nodes])

@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 
 from angiogen.errors import InputError
-from angiogen.io.nifti import Volume, read_nifti, write_nifti
+from angiogen.io.nifti import NIFTI_SUFFIXES, Volume, write_nifti
 from angiogen.synth.lv_phantom import LVGeometry, ScarField
 
 
@@ -23,11 +23,14 @@ class SliceStack:
         affines: (S, 4, 4) float64; ``affines[s] @ (i, j, k, 1)`` is the world position in mm of continuous index
             (i, j) of slice s, k = 0 on the slice plane (column 2 is the step to the next slice of a volume).
         thickness_mm: (S,) slice thickness in mm (extent of each pixel's prism along the plane normal).
+        valid: (S, NI, NJ) bool, False where a slice has no pixel (a grid layer without that cell); such pixels make
+            no group. Default: all True.
     """
 
     values: np.ndarray
     affines: np.ndarray
     thickness_mm: np.ndarray
+    valid: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float32)
@@ -36,6 +39,8 @@ class SliceStack:
         if self.values.ndim != 3 or self.affines.shape != (len(self.values), 4, 4):
             raise ValueError(f"SliceStack expects values (S, NI, NJ) and affines (S, 4, 4), got "
                              f"{self.values.shape} and {self.affines.shape}")
+        self.valid = (np.ones(self.values.shape, dtype=bool) if self.valid is None
+                      else np.broadcast_to(np.asarray(self.valid, dtype=bool), self.values.shape).copy())
 
     @property
     def n_slices(self) -> int:
@@ -96,8 +101,6 @@ class SliceStack:
         return Volume(np.moveaxis(self.values, 0, 2), affine)
 
 
-SLICE_SUFFIXES = (".nii", ".nii.gz")
-
 
 def read_dicom_stack(directory: str | Path, thickness_mm: float | None = None) -> SliceStack:
     """Read a DICOM series of slices (one file per slice; :func:`angiogen.io.dicom_slices.read_dicom_slices`).
@@ -138,29 +141,39 @@ def read_dicom_stack(directory: str | Path, thickness_mm: float | None = None) -
     return SliceStack(np.stack([plane.pixels for plane in planes]), affines, thickness)
 
 
-def read_slices(path: str | Path, thickness_mm: float | None = None) -> SliceStack:
-    """Read a slice stack: a NIfTI (X, Y, S) with its affine (any orientation, oblique included), or a folder
-    holding a DICOM series with one file per slice (:func:`read_dicom_stack`).
+def read_slices(path: str | Path, thickness_mm: float | None = None, array: str | None = None) -> SliceStack:
+    """Read a slice stack from any of the supported layouts.
 
     Args:
-        path: .nii or .nii.gz file whose third axis runs across slices, or a DICOM series folder; values in [0, 1].
-        thickness_mm: slice thickness; defaults to the distance between slices along the normal (NIfTI) or the
-            files' SliceThickness (DICOM).
+        path: a .nii/.nii.gz/.nrrd/.nhdr volume (X, Y, S) with its affine (any orientation, oblique included); a
+            folder holding a DICOM series with one file per slice (:func:`read_dicom_stack`); or a folder of the
+            original method's VTK grid layers, one .vtk/.vtu/.vtp per slice
+            (:func:`angiogen.tasks.scar.layers.read_vtk_layers`). Values in [0, 1].
+        thickness_mm: slice thickness; defaults to the distance between slices along the normal (volumes), the
+            files' SliceThickness (DICOM), or a layer's z range + 10 mm (VTK layers, as the original).
+        array: VTK layers only: the cell array holding the pixel values, when a layer has several.
 
     Raises:
-        InputError: unreadable file, NaN pixels, a 4D image, no spatial metadata (qform and sform codes both 0),
-            values outside [0, 1].
+        InputError: unreadable file, NaN pixels, a 4D image, no spatial metadata (NIfTI qform and sform codes both
+            0, NRRD without space directions), values outside [0, 1].
     """
+    from angiogen.io.volumes import read_volume
+
     path = Path(path)
     if path.is_dir():
+        from angiogen.tasks.scar.layers import layer_files, read_vtk_layers
+
+        if layer_files(path):
+            return read_vtk_layers(path, thickness_mm, array)
         return read_dicom_stack(path, thickness_mm)
-    volume = read_nifti(path)
+    volume = read_volume(path)
     if volume.data.ndim != 3:
         raise InputError(f"holds a 4D image {volume.data.shape}; expected slices (X, Y, S)", path)
-    header = nib.load(path).header
-    if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
-        raise InputError("has no spatial metadata (qform and sform codes are 0); the slices cannot be placed "
-                         "relative to the mesh", path)
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
+        header = nib.load(path).header
+        if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
+            raise InputError("has no spatial metadata (qform and sform codes are 0); the slices cannot be placed "
+                             "relative to the mesh", path)
     if volume.data.min() < 0 or volume.data.max() > 1:
         raise InputError(f"holds values in [{volume.data.min():.3g}, {volume.data.max():.3g}]; expected scar "
                          "probabilities or masks in [0, 1]", path)
