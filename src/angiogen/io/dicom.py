@@ -19,6 +19,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -81,6 +82,11 @@ class DicomFrames:
         bits_stored: BitsStored of the raw pixel data (e.g. 10, 12, 16).
         modality: Modality tag, e.g. "XA", "RF", "OT"; "" when absent.
         path: the file or directory read; ``None`` for frames made in memory.
+        intensity_relationship: PixelIntensityRelationship ("LIN", "LOG", "DISP"; "" when absent): how pixel
+            values relate to the X-ray intensity.
+        intensity_sign: PixelIntensityRelationshipSign: +1 when values rise with intensity (the default), -1 when
+            they rise with attenuation.
+        manufacturer: Manufacturer tag ("angiogen" for files this toolkit wrote: line integrals).
     """
 
     frames: np.ndarray
@@ -88,6 +94,9 @@ class DicomFrames:
     bits_stored: int = 16
     modality: str = ""
     path: Path | None = None
+    intensity_relationship: str = ""
+    intensity_sign: int = 1
+    manufacturer: str = ""
 
 
 def read_dicom(path: str | Path) -> DicomFrames:
@@ -111,6 +120,7 @@ def read_dicom(path: str | Path) -> DicomFrames:
         bits_stored=int(dataset.get("BitsStored", dataset.get("BitsAllocated", 16))),
         modality=str(dataset.get("Modality", "")),
         path=path,
+        **_intensity_tags(dataset),
     )
 
 
@@ -160,7 +170,16 @@ def read_dicom_series(directory: str | Path) -> DicomFrames:
         bits_stored=int(first.get("BitsStored", first.get("BitsAllocated", 16))),
         modality=str(first.get("Modality", "")),
         path=directory,
+        **_intensity_tags(first),
     )
+
+
+def _intensity_tags(dataset: Dataset) -> dict[str, Any]:
+    """How the pixel values relate to the X-ray intensity, and who wrote the file (DicomFrames fields)."""
+    sign = dataset.get("PixelIntensityRelationshipSign", 1)
+    return {"intensity_relationship": str(dataset.get("PixelIntensityRelationship", "")).strip().upper(),
+            "intensity_sign": -1 if sign is not None and int(sign) < 0 else 1,
+            "manufacturer": str(dataset.get("Manufacturer", "")).strip()}
 
 
 def geometry_from_dataset(dataset: Dataset) -> XAGeometry:
@@ -375,7 +394,8 @@ def _xa_dataset(
     dataset.InstanceNumber = int(instance_number)
     dataset.ImageType = ["DERIVED", "PRIMARY", "SINGLE PLANE"]
     dataset.Manufacturer = "angiogen"
-    dataset.PixelIntensityRelationship = "LIN"
+    dataset.PixelIntensityRelationship = "LOG"  # line integrals: values rise with -log(intensity)
+    dataset.PixelIntensityRelationshipSign = -1
     dataset.RadiationSetting = "GR"
     if geometry.primary_deg is not None:
         dataset.PositionerPrimaryAngle = _ds(geometry.primary_deg)

@@ -60,6 +60,19 @@ def test_views_are_a_pure_function_of_seed_stream_and_index(tiny_config: DataCon
     assert np.array_equal(live, tiny_banks.val_inputs[1]) and np.array_equal(target, tiny_banks.val_targets[1])
 
 
+def test_ct_torso_backgrounds_show_the_spine_between_the_lungs(tiny_config: DataConfig, tiny_seed: int) -> None:
+    """With ct_torso_fraction 1 every phantom is the voxel CT torso: near-AP views put the spine (dense) in the
+    middle columns, with the lungs (air) on both sides; with 0, the analytic anatomies come back unchanged."""
+    torso_only = tiny_config.model_copy(update={"ct_torso_fraction": 1.0})
+    views = background_views(torso_only, tiny_seed, TRAIN_PHANTOMS, 0, 3)
+    assert views.shape == (3, 32, 32) and views.dtype == np.float32 and np.isfinite(views).all()
+    columns = views.mean(axis=1)  # (views, cols): attenuation profile across the body
+    middle, lateral = columns[:, 13:19].mean(axis=1), np.r_["1", columns[:, 5:9], columns[:, 23:27]].mean(axis=1)
+    assert np.all(middle > lateral + 0.3), (middle, lateral)
+    analytic = tiny_config.model_copy(update={"ct_torso_fraction": 0.0})
+    assert not np.array_equal(background_views(analytic, tiny_seed, TRAIN_PHANTOMS, 0, 3), views)
+
+
 def test_validation_live_is_held_out_background_plus_target(tiny_config: DataConfig, tiny_seed: int,
                                                             tiny_banks: Banks) -> None:
     for index in range(2):

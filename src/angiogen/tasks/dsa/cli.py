@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 
 from angiogen.cli_common import global_options
 from angiogen.errors import InputError
 from angiogen.tasks.registry import DemoContext, DemoResult, Figure, Task
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from angiogen.tasks.dsa.infer import FrameStack
 
 log = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -84,12 +78,13 @@ def train(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Dataset folder from `angiogen dsa prepare`."),
     out: Path = typer.Option(..., help="Run folder (config.yaml, metrics.csv, checkpoints/, outputs/)."),
-    profile: str = typer.Option("cpu", help="cpu (3,000 steps, ~8-10 min on 2 quiet cores) or smoke (200 steps)."),
+    profile: str = typer.Option("cpu", help="cpu (6,000 steps, ~16 min on 2 quiet cores) or smoke (200 steps)."),
     steps: Optional[int] = typer.Option(None, help="Optimiser steps (overrides the profile)."),
     adversarial: bool = typer.Option(False, "--adversarial", help="Add the WGAN-GP critic (GPU recommended)."),
     config: Optional[Path] = typer.Option(None, help="YAML file of the recipe."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its latest checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its latest checkpoint with its "
+                                "saved recipe (config.yaml); --steps and --set still apply."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
 ) -> None:
     """Train the U-Net on pairs drawn on the fly; writes OUT/outputs/model.safetensors and the loss curves."""
@@ -105,11 +100,16 @@ def train(
         values["steps"] = steps
     if adversarial:
         values["adversarial"] = True
-    recipe = RecipeConfig.from_yaml(config, set_) if config else RecipeConfig.build(values, set_)
+    if resume:  # the run's own recipe; --steps (to train longer) and --set still apply
+        run = open_run_dir(out)
+        recipe = RecipeConfig.from_yaml(run.config, [*(set_ or []), *([f"steps={steps}"] if steps else [])])
+    else:
+        recipe = RecipeConfig.from_yaml(config, set_) if config else RecipeConfig.build(values, set_)
     _, banks, _ = load_dataset(data)
     ctx_dist = init_distributed() if DistributedContext.from_env().is_distributed else DistributedContext.from_env()
     if resume:
-        run = open_run_dir(out)
+        if ctx_dist.is_main:
+            recipe.save(run.config)
     elif ctx_dist.is_main:
         run = create_run_dir(out, overwrite)
         recipe.save(run.config)
@@ -144,13 +144,15 @@ def predict(
     model: Optional[Path] = typer.Option(None, help="Model .safetensors (default: the bundled CPU model)."),
     mask: Optional[Path] = typer.Option(None, help="Mask (pre-contrast) frames, for a conventional DSA beside it."),
     normalisation: str = typer.Option(
-        "auto", help="global (line integrals: DICOM, NIfTI, float TIFF), local (display frames: the run's own "
-        "statistics, inverted so attenuation is positive), or auto (local for PNG/JPEG, else global)."),
+        "auto", help="global (line integrals on the training scale: NIfTI, float TIFF, angiogen's DICOM), local (the "
+        "run's own statistics: display frames, other DICOM), or auto (chosen by the input as just said). Frames are "
+        "first turned attenuation-positive by their DICOM PixelIntensityRelationship (sign)."),
     batch_size: int = typer.Option(8, help="Frames per forward pass."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Vessel-only images of every frame, written in the input's format plus float TIFF and PNG previews."""
-    from angiogen.tasks.dsa.infer import check_mask, output_paths, read_frames, write_results
+    from angiogen.tasks.dsa.infer import (attenuation_frames, check_mask, holds_line_integrals, output_paths,
+                                          read_frames, write_results)
     from angiogen.tasks.dsa.model import load_model
     from angiogen.train.device import select_device
     from angiogen.io.atomic import check_writable
@@ -165,14 +167,15 @@ def predict(
     for path in output_paths(out, stack, mask_stack is not None).values():
         check_writable(path, overwrite)
     net = load_model(model or _bundled_model())
-    mode = ("local" if stack.kind == "images" else "global") if normalisation == "auto" else normalisation
-    frames = _attenuation_positive(stack, mode)
-    predicted = net.predict(frames, mode, batch_size, select_device(options.device))
+    if normalisation == "auto":
+        normalisation = "global" if holds_line_integrals(stack) else "local"
+    frames = attenuation_frames(stack)
+    predicted = net.predict(frames, normalisation, batch_size, select_device(options.device))
     conventional = None
     if mask_stack is not None:
-        conventional = frames - _attenuation_positive(mask_stack, mode).mean(axis=0, keepdims=True)
+        conventional = frames - attenuation_frames(mask_stack).mean(axis=0, keepdims=True)
     paths = write_results(out, stack, predicted, conventional, overwrite)
-    typer.echo(f"{len(predicted)} frame(s) ({mode} normalisation) -> {', '.join(str(p) for p in paths)}")
+    typer.echo(f"{len(predicted)} frame(s) ({normalisation} normalisation) -> {', '.join(str(p) for p in paths)}")
 
 
 @app.command()
@@ -183,7 +186,8 @@ def evaluate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Ours vs all-zero, conventional, registered, registered+smoothed and no-motion DSA, per dose."""
-    from angiogen.io.atomic import check_writable, write_text_atomic
+    from angiogen.io.atomic import check_writable
+    from angiogen.io.json_files import write_json
     from angiogen.tasks.dsa.data import load_dataset
     from angiogen.tasks.dsa.evaluate import evaluate as run_evaluation
     from angiogen.tasks.dsa.evaluate import summary_table
@@ -198,17 +202,12 @@ def evaluate(
     results = run_evaluation(net.predict, test)
     examples = results.pop("examples")
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(results_path, json.dumps(results, indent=1), overwrite=overwrite)
+    write_json(results_path, results, overwrite=overwrite)
     plot_comparison(figure_path, {f"N0 = {dose:.3g}": images for dose, images in examples.items()}, overwrite)
     for dose, row in summary_table(results).items():
         typer.echo(f"N0 {dose}: " + ", ".join(f"{method} {values['roi_psnr']:.2f} dB / {values['bg_rms']:.4f}"
                                              for method, values in row.items()))
     typer.echo(f"wrote {results_path} and {figure_path} (ROI PSNR dB / background RMS)")
-
-
-def _attenuation_positive(stack: FrameStack, mode: str) -> np.ndarray:
-    """Display frames (bright = little attenuation) inverted for local normalisation; other frames as read."""
-    return 1.0 - stack.frames if mode == "local" and stack.kind == "images" else stack.frames
 
 
 def _profile(name: str, smoke: dict) -> dict:
@@ -250,6 +249,9 @@ def demo_step(context: DemoContext) -> DemoResult:
     figure = plot_comparison(out / "dsa_comparison.png", rows, overwrite=True)
     notes = ["Mask = frame 0 of a breathing run (pre-contrast torso at another respiratory state); the model "
              "sees only the live frame. Registered = rigid sub-pixel phase correlation, then Gaussian sigma 1 px.",
+             "This run's torso is the engine's CT phantom, whose fixed anatomy (at other textures, poses and "
+             "breathing states) makes up a quarter of the training backgrounds; the benchmark's motion test set "
+             "uses unseen analytic anatomies instead.",
              f"Bundled model: {BUNDLED_MODEL.name} (U-Net width {net.base_channels}, "
              f"{net.info.get('steps', '?')} steps); see its MODEL_CARD.md."]
     return DemoResult(

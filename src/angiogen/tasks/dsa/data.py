@@ -3,7 +3,9 @@
 Everything is a pure function of (seed, stream, index), so banks built on any number of Dask workers are identical:
 
 - background bank: random analytic anatomies (thorax, abdomen, pelvis, limb) projected exactly at
-  ``views_per_phantom`` random views (LAO/RAO U(-30, 30) deg, CRA/CAU U(-20, 20) deg): (N, H, W) line integrals;
+  ``views_per_phantom`` random views (LAO/RAO U(-30, 30) deg, CRA/CAU U(-20, 20) deg), and a share
+  ``ct_torso_fraction`` of the engine's voxel CT torso (curved ribs, spine, breathing diaphragm) at a random
+  breathing state, pose and texture, projected by the ray-marching projector: (N, H, W) line integrals;
 - vessel bank: scenes of 2-4 random trees filling the field, voxelised at 2 mm and projected at
   ``views_per_scene`` random views: (M, H, W) lumen path lengths in mm;
 - validation: fixed pairs from held-out phantoms and scenes (other index streams), full frames;
@@ -36,16 +38,19 @@ from angiogen.synth.anatomy import ANATOMIES, random_anatomy
 from angiogen.synth.angio import frame_generator
 from angiogen.synth.lsystem import axis_angle_rotation
 from angiogen.synth.parallel import map_indexed
+from angiogen.synth.torso import torso_phantom
 from angiogen.synth.vessel_images import field_tree, path_length_images
 from angiogen.xray.geometry import CArmGeometry
 from angiogen.xray.phantoms import line_integrals
-from angiogen.xray.physics import add_noise
+from angiogen.xray.physics import add_noise, hu_to_mu
+from angiogen.xray.projector import project
 
 # Index streams: every sample of a stream depends only on (seed, stream, index).
 TRAIN_PHANTOMS, VAL_PHANTOMS, TEST_PHANTOMS = 0, 1, 2
 TRAIN_SCENES, VAL_SCENES, TEST_SCENES = 3, 4, 5
 VAL_PAIRS, TEST_CASES = 6, 7
 BANKS_FILE, TEST_FILE, MANIFEST_FILE = "banks.npz", "motion_test.npz", "manifest.json"
+TORSO_SHAPE, TORSO_SPACING_MM = (96, 96, 96), 3.2  # 307 mm cube around the isocentre, as the engine's runs
 
 
 class DataConfig(Config):
@@ -58,6 +63,8 @@ class DataConfig(Config):
     primary_range_deg: float = Field(30.0, ge=0, le=90, description="LAO/RAO drawn in +-this range.")
     secondary_range_deg: float = Field(20.0, ge=0, le=60, description="CRA/CAU drawn in +-this range.")
     anatomies: list[str] = Field(default_factory=lambda: list(ANATOMIES))
+    ct_torso_fraction: float = Field(0.25, ge=0, le=1, description="Share of training and validation phantoms "
+                                     "that are the voxel CT torso instead of an analytic anatomy.")
     n_phantoms: int = Field(48, ge=1, description="Training phantoms.")
     views_per_phantom: int = Field(6, ge=1)
     n_scenes: int = Field(96, ge=1, description="Training vessel scenes.")
@@ -149,11 +156,25 @@ def _anatomy(config: DataConfig, rng: np.random.Generator) -> list:
 
 
 def background_views(config: DataConfig, seed: int, stream: int, index: int, n_views: int) -> np.ndarray:
-    """(n_views, H, W) float32 exact line integrals of one random anatomy at random views (clipped at 0)."""
+    """(n_views, H, W) float32 line integrals of one random phantom at random views (clipped at 0): the voxel CT
+    torso with probability ``ct_torso_fraction``, else an analytic anatomy (exact line integrals)."""
     rng = _rng(seed, stream, index)
+    if rng.random() < config.ct_torso_fraction:
+        return _ct_torso_views(config, rng, n_views)
     shapes = _anatomy(config, rng)
     views = [random_view(config, rng) for _ in range(n_views)]
     return np.stack([np.clip(line_integrals(shapes, view), 0, None) for view in views]).astype(np.float32)
+
+
+def _ct_torso_views(config: DataConfig, rng: np.random.Generator, n_views: int) -> np.ndarray:
+    """The engine's CT torso at a random breathing state, texture and rigid pose (N(0, 15 mm) per axis, N(0, 4
+    deg) per Euler angle), 3.2 mm voxels, projected at ``n_views`` random views."""
+    torso = torso_phantom(TORSO_SHAPE, TORSO_SPACING_MM, seed=int(rng.integers(2**31)),
+                          breathing=float(rng.uniform(0.0, 1.0)), shift_mm=tuple(rng.normal(0.0, 15.0, 3)),
+                          rotation_deg=tuple(rng.normal(0.0, 4.0, 3)))
+    views = [random_view(config, rng) for _ in range(n_views)]
+    projected = project(hu_to_mu(torch.from_numpy(torso.hu)), torso.affine, views)
+    return np.clip(projected.numpy(), 0, None).astype(np.float32)
 
 
 def _scene(config: DataConfig, rng: np.random.Generator) -> list:

@@ -27,15 +27,16 @@ def _save(figure: plt.Figure, path: str | Path, overwrite: bool) -> Path:
 
 
 def plot_comparison(path: str | Path, rows: dict[str, dict[str, np.ndarray]], overwrite: bool = False) -> Path:
-    """One row per label (e.g. dose) of the five columns; vessel images share one grey scale per row (dark = iodine).
+    """One row per label (e.g. dose or frame) of the five columns; all vessel images share one grey scale, set by
+    the strongest target (dark = iodine), so a faint or empty frame is not stretched into noise.
 
     Args:
         rows: ``{row label: {"live", "conventional", "registered", "ours", "target": (H, W) arrays}}``.
     """
     figure, axes = plt.subplots(len(rows), len(COLUMNS), figsize=(2.6 * len(COLUMNS), 2.7 * len(rows)),
                                 squeeze=False)
+    top = max(float(np.percentile(images["target"], 99.5)) for images in rows.values()) or 1.0
     for row, (label, images) in enumerate(rows.items()):
-        top = float(np.percentile(images["target"], 99.5)) or 1.0
         for col, (key, title) in enumerate(COLUMNS):
             axis = axes[row, col]
             image = images[key]

@@ -54,7 +54,7 @@ def read_frames(path: str | Path) -> FrameStack:
             stack = FrameStack(read_image_stack(path), "tiff" if only_tiff else "images", path)
         else:
             series = read_dicom_series(path)
-            stack = FrameStack(series.frames, "dicom", path, {"geometry": series.geometry})
+            stack = FrameStack(series.frames, "dicom", path, _dicom_extra(series))
     elif has_suffix(path, NIFTI_SUFFIXES):
         volume = read_nifti(path)
         if volume.data.ndim != 3:
@@ -66,11 +66,41 @@ def read_frames(path: str | Path) -> FrameStack:
         stack = FrameStack(read_image_stack([path]), "images", path)
     else:
         dicom = read_dicom(path)
-        stack = FrameStack(dicom.frames, "dicom", path, {"geometry": dicom.geometry})
+        stack = FrameStack(dicom.frames, "dicom", path, _dicom_extra(dicom))
     if stack.frames.ndim != 3 or 0 in stack.frames.shape:
         raise InputError(f"no frames to read (shape {stack.frames.shape})", path)
     require_finite(stack.frames, path)
     return stack
+
+
+def _dicom_extra(dicom: Any) -> dict[str, Any]:
+    """What a DICOM run keeps beside its frames: geometry, and how its values relate to attenuation."""
+    return {"geometry": dicom.geometry, "intensity_relationship": dicom.intensity_relationship,
+            "intensity_sign": dicom.intensity_sign, "line_integrals": dicom.manufacturer == "angiogen"}
+
+
+def holds_line_integrals(stack: FrameStack) -> bool:
+    """True when the frames are line integrals on the training scale: NIfTI, float TIFF, and the DICOM files
+    angiogen writes; such runs are normalised with the training statistics ("global") by default, all others
+    (display images, other DICOM) with their own ("local")."""
+    return stack.kind in ("nifti", "tiff") or (stack.kind == "dicom" and bool(stack.extra.get("line_integrals")))
+
+
+def attenuation_frames(stack: FrameStack) -> np.ndarray:
+    """(F, H, W) frames oriented so that attenuation (bone, iodine) is positive, up to an affine map.
+
+    Line integrals as read. Display images (bright = transmitted) and DICOM whose values rise with intensity
+    (PixelIntensityRelationship LOG or DISP, or absent, with sign +1) are negated; LIN values (proportional to
+    intensity) become -log(value); DICOM with sign -1 (values rise with attenuation) are kept as read.
+    """
+    frames = stack.frames
+    if stack.kind == "images":
+        return 1.0 - frames
+    if holds_line_integrals(stack) or stack.extra.get("intensity_sign", 1) < 0:
+        return frames
+    if stack.extra.get("intensity_relationship") == "LIN":
+        return -np.log(np.maximum(frames, 1.0)).astype(np.float32)
+    return -frames
 
 
 def output_paths(out_dir: Path, stack: FrameStack, with_mask: bool) -> dict[str, Path]:

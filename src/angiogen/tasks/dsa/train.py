@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class RecipeConfig(Config):
     """The dsa training recipe (defaults: the CPU recipe of dsa.md 4)."""
 
-    steps: int = Field(3000, ge=1, description="Optimiser steps.")
+    steps: int = Field(6000, ge=1, description="Optimiser steps.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (cosine decay to lr_min).")
     lr_min: float = Field(1e-5, ge=0)
     base_channels: int = Field(16, ge=1, description="U-Net width of the first level.")
