@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from angiogen.errors import InputError
@@ -129,3 +130,23 @@ def test_checkpoint_from_another_case(case_dir: Path, model_path: Path, tmp_path
     assert not (tmp_path / "r").exists()
     result = _invoke("evaluate", other_seed / "data.npz", "--model", model_path, "--out", tmp_path / "m.json")
     assert "another case" in str(_input_error(result))
+
+
+def test_fine_tune_from_init_and_a_vtp_mesh_round_trip(case_dir: Path, model_path: Path, tmp_path: Path) -> None:
+    from angiogen.tasks.scar.model import load_model
+
+    tuned = tmp_path / "tuned.safetensors"
+    result = _invoke("train", case_dir / "data.npz", "--out", tuned, "--epochs", "5", "--init", model_path,
+                     "--freeze-layers", "1")
+    assert result.exit_code == 0, result.output
+    start, fine_tuned = load_model(model_path).net.linear_layers(), load_model(tuned).net.linear_layers()
+    assert torch.equal(fine_tuned[0].weight, start[0].weight)  # frozen
+    assert not torch.equal(fine_tuned[-1].weight, start[-1].weight)  # trained
+    mesh = read_mesh(case_dir / "mesh.vtu")
+    write_mesh(tmp_path / "lv.vtp", mesh)
+    result = _invoke("reconstruct", "--model", tuned, "--mesh", tmp_path / "lv.vtp", "--out-dir", tmp_path / "recon",
+                     "--samples", "2")
+    assert result.exit_code == 0, result.output
+    written = read_mesh(tmp_path / "recon" / "scar.vtp")  # written back as PolyData, like the input
+    np.testing.assert_array_equal(written.points, mesh.points)
+    assert written.point_data["scar_probability"].shape == (mesh.n_points,)
