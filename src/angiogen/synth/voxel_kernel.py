@@ -65,8 +65,8 @@ def _dot(x: np.ndarray, y: np.ndarray) -> float:
 def paint(out: np.ndarray, owner: np.ndarray, dims: np.ndarray, origin: np.ndarray, linear: np.ndarray,
           lo: np.ndarray, hi: np.ndarray, axis_c: np.ndarray, start: np.ndarray, unit: np.ndarray,
           length: np.ndarray, has_cone: np.ndarray, r_start: np.ndarray, r_end: np.ndarray,
-          sphere_t: np.ndarray, sphere_r: np.ndarray, edge: np.ndarray, h: float, splits: np.ndarray,
-          block_shift: int) -> None:
+          sphere_t: np.ndarray, sphere_r: np.ndarray, edge: np.ndarray, cone_reach2s: np.ndarray,
+          sphere_reach2s: np.ndarray, inner2s: np.ndarray, h: float, splits: np.ndarray, block_shift: int) -> None:
     """Paint P primitives into ``out`` (flat, C order over ``dims``) by maximum, the slabs of first indices
     ``splits[n] <= i < splits[n + 1]`` in parallel (threads write disjoint voxels).
 
@@ -80,6 +80,8 @@ def paint(out: np.ndarray, owner: np.ndarray, dims: np.ndarray, origin: np.ndarr
         r_start, r_end: cone radii at its start and end (mm).
         sphere_t, sphere_r: sphere centre along the axis (mm) and radius (mm; < 0: no sphere).
         edge: tree edge of each primitive.
+        cone_reach2s, sphere_reach2s: squared support radius (mm^2) of each cone and sphere (-1: none).
+        inner2s: squared radius (mm^2) within which a thick cone's occupancy is 1 (-1: no such core).
         h: voxel size (mm) of the occupancy profile.
         splits: (n + 1,) increasing slab bounds along the first axis, from 0 to dims[0].
         block_shift: log2 of the elements per memory page of ``out``. A first read of an untouched page maps the
@@ -90,8 +92,8 @@ def paint(out: np.ndarray, owner: np.ndarray, dims: np.ndarray, origin: np.ndarr
     written = np.zeros((len(out) >> block_shift) + 1, dtype=np.uint8)
     for part in prange(len(splits) - 1):
         _paint_slab(out, owner, scratch[part], written, block_shift, dims, origin, linear, lo, hi, axis_c, start,
-                    unit, length, has_cone, r_start, r_end, sphere_t, sphere_r, edge, h, splits[part],
-                    splits[part + 1] - 1)
+                    unit, length, has_cone, r_start, r_end, sphere_t, sphere_r, edge, cone_reach2s, sphere_reach2s,
+                    inner2s, h, splits[part], splits[part + 1] - 1)
 
 
 @njit(cache=True, nogil=True)
@@ -99,8 +101,8 @@ def _paint_slab(out: np.ndarray, owner: np.ndarray, scratch: np.ndarray, written
                 dims: np.ndarray, origin: np.ndarray,
                 linear: np.ndarray, box_lo: np.ndarray, box_hi: np.ndarray, axis_c: np.ndarray, start: np.ndarray,
                 unit: np.ndarray, length: np.ndarray, has_cone: np.ndarray, r_start: np.ndarray, r_end: np.ndarray,
-                sphere_t: np.ndarray, sphere_r: np.ndarray, edge: np.ndarray, h: float, i_first: int,
-                i_last: int) -> None:
+                sphere_t: np.ndarray, sphere_r: np.ndarray, edge: np.ndarray, cone_reach2s: np.ndarray,
+                sphere_reach2s: np.ndarray, inner2s: np.ndarray, h: float, i_first: int, i_last: int) -> None:
     """:func:`paint` (same arguments, ``lo``/``hi`` as ``box_lo``/``box_hi``) restricted to the voxels with first
     index in [i_first, i_last]; ``scratch``: one element of ``out``'s dtype (rounds an occupancy as ``out`` stores
     it); ``written``: per block of 2**block_shift elements of ``out``, 1 once painted (shared by the slabs: a thread
@@ -128,15 +130,9 @@ def _paint_slab(out: np.ndarray, owner: np.ndarray, scratch: np.ndarray, written
         u = unit[p]
         cone, L, st = has_cone[p], length[p], sphere_t[p]
         taper = (r_end[p] - r_start[p]) / L if cone else 0.0
-        r_max = max(r_start[p], r_end[p])
-        cone_reach2 = max(math.sqrt(max(r_max * r_max - h * h / 12.0, 0.0)) + 0.5 * h, h) ** 2 if cone else -1.0
-        # Within the core (rho <= r_e(r_min) - h/2, h/2 <= t <= L - h/2) of a thick cone the occupancy is 1.
-        r_min = min(r_start[p], r_end[p])
-        inner = math.sqrt(max(r_min * r_min - h * h / 12.0, 0.0)) - 0.5 * h
-        inner2 = inner * inner if cone and r_min >= h / _SQRT3 and inner > 0.0 else -1.0
+        cone_reach2, sphere_reach2, inner2 = cone_reach2s[p], sphere_reach2s[p], inner2s[p]
         sphere = sphere_r[p] >= 0.0
         sr = sphere_r[p]
-        sphere_reach2 = (max(math.sqrt(max(sr * sr - h * h / 12.0, 0.0)) + 0.5 * h, h) ** 2) if sphere else -1.0
         # Position of voxel lo relative to the cone start; steps along a, b, c and their parts across the axis.
         for row in range(3):
             base[row] = origin[row] - start[p, row]

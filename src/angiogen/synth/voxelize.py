@@ -120,12 +120,13 @@ def voxelize(
     occupancy = _zeros_untouched(dims, dtype)
     owner = _zeros_untouched(dims, np.int32) if edge_values is not None else np.zeros(0, np.int32)
     primitives = _primitives(tree, h)
-    lo, hi, axis_c = _boxes(primitives, affine, dims, h)
+    cone_reach2, sphere_reach2, inner2 = _reaches(primitives, h)
+    lo, hi, axis_c = _boxes(primitives, affine, dims, cone_reach2, sphere_reach2, h)
     paint(occupancy.reshape(-1), owner.reshape(-1), np.asarray(dims, np.int64), affine[:3, 3].copy(),
           affine[:3, :3].copy(), lo, hi, axis_c, primitives.start_mm, primitives.unit, primitives.length_mm,
           primitives.has_cone, primitives.r_start_mm, primitives.r_end_mm, primitives.sphere_t_mm,
-          primitives.sphere_radius_mm, primitives.edge.astype(np.int64), h, _slabs(lo, hi, dims[0]),
-          int(np.log2(_PAGE_BYTES // np.dtype(dtype).itemsize)))
+          primitives.sphere_radius_mm, primitives.edge.astype(np.int64), cone_reach2, sphere_reach2, inner2, h,
+          _slabs(lo, hi, dims[0]), int(np.log2(_PAGE_BYTES // np.dtype(dtype).itemsize)))
     if edge_values is None:
         return occupancy
     values = _zeros_untouched(dims, dtype)
@@ -226,20 +227,30 @@ def _effective_radius(radius: np.ndarray, h: float) -> np.ndarray:
     return np.sqrt(np.maximum(radius * radius - h * h / 12.0, 0.0))
 
 
-def _boxes(primitives: _Primitives, affine: np.ndarray, dims: tuple[int, int, int], h: float
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _reaches(primitives: _Primitives, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per primitive (P,), in mm^2: the squared support radius of its cone and of its sphere (the profile is 0
+    beyond r_e + h/2, or beyond h when thin), and the squared radius of a thick cone's core, where the occupancy is
+    exactly 1 (r_e(r_min) - h/2); -1 where there is no cone, sphere or core."""
+    has_cone, has_sphere = primitives.has_cone, primitives.sphere_radius_mm >= 0
+    r_min = np.minimum(primitives.r_start_mm, primitives.r_end_mm)
+    r_max = np.maximum(primitives.r_start_mm, primitives.r_end_mm)
+    cone = np.maximum(_effective_radius(r_max, h) + 0.5 * h, h)
+    sphere = np.maximum(_effective_radius(primitives.sphere_radius_mm, h) + 0.5 * h, h)
+    inner = _effective_radius(r_min, h) - 0.5 * h
+    core = has_cone & (r_min >= h / np.sqrt(3.0)) & (inner > 0)
+    return np.where(has_cone, cone**2, -1.0), np.where(has_sphere, sphere**2, -1.0), np.where(core, inner**2, -1.0)
+
+
+def _boxes(primitives: _Primitives, affine: np.ndarray, dims: tuple[int, int, int], cone_reach2: np.ndarray,
+           sphere_reach2: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inclusive index box (lo, hi: (P, 3), clipped to the grid) of each primitive's support, and its row axis: the
     grid axis closest to the cone's axis (so t changes along every row); a sphere alone: the last."""
     linear, origin = affine[:3, :3], affine[:3, 3]
     inverse = np.linalg.inv(linear)
-    unit, start, length = primitives.unit, primitives.start_mm, primitives.length_mm
-    has_cone, has_sphere = primitives.has_cone, primitives.sphere_radius_mm >= 0
-    r_max = np.maximum(primitives.r_start_mm, primitives.r_end_mm)
-    # Support radii: the profile is 0 beyond r_e + h/2 (or beyond h when thin); the cone's support lies within
-    # its reach + h/2 of the axis segment.
-    cone_reach = np.maximum(_effective_radius(r_max, h) + 0.5 * h, h)
-    sphere_reach = np.maximum(_effective_radius(primitives.sphere_radius_mm, h) + 0.5 * h, h)
-    reach = np.maximum(np.where(has_cone, cone_reach + 0.5 * h, 0.0), np.where(has_sphere, sphere_reach, 0.0))
+    unit, start, length, has_cone = primitives.unit, primitives.start_mm, primitives.length_mm, primitives.has_cone
+    # The cone's support lies within its reach + h/2 of the axis segment, the sphere's within its reach.
+    reach = np.maximum(np.where(has_cone, np.sqrt(np.maximum(cone_reach2, 0.0)) + 0.5 * h, 0.0),
+                       np.sqrt(np.maximum(sphere_reach2, 0.0)))
     ball = np.sqrt((inverse**2).sum(axis=1))  # index units per mm of a world ball, per grid axis
     q_start = (start - origin) @ inverse.T
     q_end = (start + length[:, None] * unit - origin) @ inverse.T
