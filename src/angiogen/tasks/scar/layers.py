@@ -71,11 +71,10 @@ def read_vtk_layers(folder: str | Path, thickness_mm: float | None = None, array
 def _layer_pixels(path: Path, array: str | None) -> dict[str, np.ndarray]:
     """One layer's cells as pixels: grid indices i, j, values, pixel size, first pixel centre, z range."""
     mesh = read_mesh(path)
-    values, corners = _cell_values_and_corners(mesh, path, array)
+    values, low, high = _cell_values_and_bounds(mesh, path, array)
     if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
         raise InputError(f"cell values span [{np.nanmin(values):.3g}, {np.nanmax(values):.3g}] or hold NaN; "
                          "expected scar probabilities or masks in [0, 1]", path)
-    low, high = corners.min(axis=1), corners.max(axis=1)
     z_low, z_high = low[:, 2], high[:, 2]
     z_tolerance = 1e-3 * max(1.0, float(np.abs(z_high).max()))
     if np.ptp(z_low) > z_tolerance or np.ptp(z_high) > z_tolerance:
@@ -97,8 +96,10 @@ def _layer_pixels(path: Path, array: str | None) -> dict[str, np.ndarray]:
             "z_range": float(z_high.max() - z_low.min())}
 
 
-def _cell_values_and_corners(mesh: Mesh, path: Path, array: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cell scalar values (C,) and corner coordinates (C, k, 3) of the layer's area or volume cells."""
+def _cell_values_and_bounds(mesh: Mesh, path: Path, array: str | None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cell scalar values (C,) and axis-aligned bounds (low, high: (C, 3) mm) of the layer's area or volume
+    cells."""
     if not mesh.cell_data:
         raise InputError("has no cell data; each grid cell must carry its pixel value", path)
     if array is None:
@@ -115,4 +116,4 @@ def _cell_values_and_corners(mesh: Mesh, path: Path, array: str | None) -> tuple
         len(mesh.cells[kind]), -1)[:, 0] for kind in kinds])
     low = np.concatenate([mesh.points[mesh.cells[kind]].min(axis=1) for kind in kinds])
     high = np.concatenate([mesh.points[mesh.cells[kind]].max(axis=1) for kind in kinds])
-    return values, np.stack([low, high], axis=1)
+    return values, low, high
