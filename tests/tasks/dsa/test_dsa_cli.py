@@ -65,7 +65,10 @@ def test_predict_a_float_tiff_stack(model_path: Path, tmp_path: Path, capsys: py
     before = (out / "dsa.tif").read_bytes()
     assert _predict(model_path, source, out) == 2
     assert "--overwrite" in capsys.readouterr().err and (out / "dsa.tif").read_bytes() == before
-    assert _predict(model_path, source, out, "--overwrite") == 0
+    assert _predict(model_path, source, out, "--overwrite", "--no-tta") == 0  # one view on request
+    single_view = load_model(model_path).predict(frames, tta=False)
+    np.testing.assert_allclose(read_tiff_stack(out / "dsa.tif"), single_view, atol=1e-5, rtol=1e-5)
+    assert np.abs(single_view - predicted).max() > 1e-4
 
 
 def test_predict_a_multiframe_dicom_keeps_its_geometry(model_path: Path, tmp_path: Path) -> None:

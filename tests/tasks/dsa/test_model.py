@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from angiogen.errors import InputError
-from angiogen.tasks.dsa.model import DSAModel, build_unet, load_model
+from angiogen.tasks.dsa.model import DIHEDRAL_VIEWS, DSAModel, build_unet, dihedral_view, load_model
 
 
 def _model(base: int = 4, seed: int = 0) -> DSAModel:
@@ -53,7 +53,34 @@ def test_global_normalisation_uses_the_stored_statistics() -> None:
     frames = _frames((2, 32, 48))  # a multiple of 16: no padding
     with torch.no_grad():
         direct = model.net(torch.from_numpy((frames - 3.2) / 1.4)[:, None])[:, 0].numpy() * 1.4
-    np.testing.assert_allclose(model.predict(frames), direct, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(model.predict(frames, tta=False), direct, atol=1e-5, rtol=1e-5)
+
+
+def test_dihedral_views_are_the_eight_distinct_symmetries_and_invert() -> None:
+    images = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 2, 3, 5)  # non-square, asymmetric
+    views = [dihedral_view(images, view) for view in range(DIHEDRAL_VIEWS)]
+    assert len({tuple(v.flatten().tolist()) + tuple(v.shape) for v in views}) == DIHEDRAL_VIEWS
+    for view, image in enumerate(views):
+        assert torch.equal(dihedral_view(image, view, inverse=True), images)
+
+
+def test_test_time_augmentation_is_the_mean_over_rotated_and_flipped_frames() -> None:
+    torch.manual_seed(2)  # a net that is not rotation-equivariant (an asymmetric kernel): the views differ
+    model = DSAModel(nn.Conv2d(1, 1, 3, padding=1), mean=3.2, std=1.4)
+    frames = _frames((2, 32, 48))
+    views = []
+    for turns in range(4):
+        for flip in (False, True):
+            view = np.rot90(frames, turns, axes=(1, 2))
+            view = view[:, :, ::-1] if flip else view
+            out = model.predict(np.ascontiguousarray(view), tta=False)
+            out = out[:, :, ::-1] if flip else out
+            views.append(np.rot90(out, -turns, axes=(1, 2)))
+    single = model.predict(frames, tta=False)
+    assert np.abs(views[1] - single).max() > 0.1  # so the check below could not pass by accident
+    np.testing.assert_allclose(model.predict(frames), np.mean(views, axis=0), atol=1e-5, rtol=1e-5)
+    odd = _frames((1, 37, 50))  # padded frames keep their size
+    assert model.predict(odd).shape == odd.shape
 
 
 def test_local_normalisation_follows_the_scale_of_the_run() -> None:

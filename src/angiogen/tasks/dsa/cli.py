@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -148,6 +149,8 @@ def predict(
         "run's own statistics: display frames, other DICOM), or auto (chosen by the input as just said). Frames are "
         "first turned attenuation-positive by their DICOM PixelIntensityRelationship (sign)."),
     batch_size: int = typer.Option(8, help="Frames per forward pass."),
+    tta: bool = typer.Option(True, "--tta/--no-tta", help="Average the network over the 8 rotations and flips of "
+                             "each frame (8x the compute, about +0.5 dB ROI PSNR on the test set)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Vessel-only images of every frame, written in the input's format plus float TIFF and PNG previews."""
@@ -170,7 +173,7 @@ def predict(
     if normalisation == "auto":
         normalisation = "global" if holds_line_integrals(stack) else "local"
     frames = attenuation_frames(stack)
-    predicted = net.predict(frames, normalisation, batch_size, select_device(options.device))
+    predicted = net.predict(frames, normalisation, batch_size, select_device(options.device), tta)
     conventional = None
     if mask_stack is not None:
         conventional = frames - attenuation_frames(mask_stack).mean(axis=0, keepdims=True)
@@ -183,6 +186,8 @@ def evaluate(
     data: Path = typer.Argument(..., help="Dataset folder from `angiogen dsa prepare` (its motion test set)."),
     out: Path = typer.Option(..., help="Output folder: results.json, comparison.png."),
     model: Optional[Path] = typer.Option(None, help="Model .safetensors (default: the bundled CPU model)."),
+    tta: bool = typer.Option(True, "--tta/--no-tta", help="Average the network over the 8 rotations and flips of "
+                             "each frame (8x the compute, about +0.5 dB ROI PSNR on the test set)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Ours vs all-zero, conventional, registered, registered+smoothed and no-motion DSA, per dose."""
@@ -199,7 +204,7 @@ def evaluate(
         check_writable(path, overwrite)
     _, _, test = load_dataset(data)
     net = load_model(model or _bundled_model())
-    results = run_evaluation(net.predict, test)
+    results = run_evaluation(functools.partial(net.predict, tta=tta), test)
     examples = results.pop("examples")
     out.mkdir(parents=True, exist_ok=True)
     write_json(results_path, results, overwrite=overwrite)
@@ -224,6 +229,8 @@ def _bundled_model() -> Path:
 
 def demo_step(context: DemoContext) -> DemoResult:
     """The bundled model on the engine's moving coronary run: conventional | ours | truth, with metrics."""
+    import numpy as np
+
     from angiogen.synth.angio import Motion, angiography_sequence
     from angiogen.tasks.dsa.evaluate import image_metrics
     from angiogen.tasks.dsa.baselines import registered_dsa, subtract
@@ -240,9 +247,9 @@ def demo_step(context: DemoContext) -> DemoResult:
     for frame in (3, 7):
         live, mask = run.noisy_live[frame], run.noisy_mask[0]
         images = {"live": live, "conventional": subtract(live, mask), "registered": registered_dsa(live, mask, 1.0),
-                  "ours": ours[frame], "target": run.vessel[frame]}
+                  "ours": ours[frame], "target": run.vessel[frame], "zero": np.zeros_like(live)}
         rows[f"frame {frame} (t = {run.times_s[frame]:.2f} s)"] = images
-        for method in ("conventional", "registered", "ours"):
+        for method in ("zero", "conventional", "registered", "ours"):
             scores = image_metrics(images[method], run.vessel[frame])
             metrics[f"frame{frame}_{method}_roi_psnr_db"] = round(scores["roi_psnr"], 2)
             metrics[f"frame{frame}_{method}_bg_rms"] = round(scores["bg_rms"], 4)
@@ -252,8 +259,13 @@ def demo_step(context: DemoContext) -> DemoResult:
              "This run's torso is the engine's CT phantom, whose fixed anatomy (at other textures, poses and "
              "breathing states) makes up a quarter of the training backgrounds; the benchmark's motion test set "
              "uses unseen analytic anatomies instead.",
+             "The weakness this run shows: on this torso the model leaks rib and spine edges into its output (the "
+             "dark bands) and overestimates the iodine; frame 7 vessel-ROI PSNR: ours "
+             f"{metrics['frame7_ours_roi_psnr_db']} dB, predicting nothing {metrics['frame7_zero_roi_psnr_db']} dB, "
+             f"registered + smoothed {metrics['frame7_registered_roi_psnr_db']} dB.",
              f"Bundled model: {BUNDLED_MODEL.name} (U-Net width {net.base_channels}, "
-             f"{net.info.get('steps', '?')} steps); see its MODEL_CARD.md."]
+             f"{net.info.get('steps', '?')} steps), averaged over the 8 rotations/flips of each frame; see its "
+             "MODEL_CARD.md."]
     return DemoResult(
         figures=[Figure(figure, "DSA on a synthetic breathing coronary run (RAO30/CRA20, N0 = 1.5e5): live | "
                         "live - mask | registered + smoothed | ours (no mask) | truth; dark = iodine")],

@@ -5,7 +5,9 @@ method's extra level at the same width), transposed-conv up levels with skip con
 LeakyReLU(0.01) and no normalisation, the topology of dsa.md 2.5. Channels are ``base * (1, 2, 4, 8, 8)``;
 ``base`` 16 gives 1.18 M parameters (the CPU model), 64 the original's width. Inputs are padded to a multiple of
 16. Frames in line-integral units are normalised with the training background statistics (``global``); display
-or log frames of unknown scale with their own run's mean and standard deviation (``local``).
+or log frames of unknown scale with their own run's mean and standard deviation (``local``). By default a prediction
+is the mean over the eight rotations and flips of the frame (test-time augmentation: the network was trained with
+those augmentations, so each view is an equally good estimate and their mean averages out part of its error).
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ from angiogen.train.checkpoint import read_safetensors, save_weights
 FORMAT = "angiogen.dsa.model/1"
 MULTIPLE = 16  # 2 ** (number of down levels)
 NORMALISATIONS = ("global", "local")
+DIHEDRAL_VIEWS = 8  # the rotations by 0, 90, 180, 270 degrees, each with and without a flip
+
+
+def dihedral_view(images: torch.Tensor, view: int, inverse: bool = False) -> torch.Tensor:
+    """View ``view`` (0-7) of (N, C, H, W) images: rotation by ``view % 4`` quarter turns, then a left-right flip for
+    views 4-7; ``inverse`` undoes it."""
+    turns, flip = view % 4, view >= 4
+    if not inverse:
+        images = torch.rot90(images, turns, dims=(2, 3))
+        return torch.flip(images, dims=(3,)) if flip else images
+    images = torch.flip(images, dims=(3,)) if flip else images
+    return torch.rot90(images, -turns, dims=(2, 3))
 
 
 def build_unet(base_channels: int = 16, dropout: float = 0.0) -> nn.Module:
@@ -68,13 +82,15 @@ class DSAModel:
 
     @torch.no_grad()
     def predict(self, frames: np.ndarray, normalisation: str = "global", batch_size: int = 8,
-                device: torch.device | str = "cpu") -> np.ndarray:
+                device: torch.device | str = "cpu", tta: bool = True) -> np.ndarray:
         """Vessel-only images of (F, H, W) frames of any size, in the frames' units; batched, reflect-padded.
 
         Args:
             frames: (F, H, W) live frames: line integrals (``global``) or any attenuation-positive scale (``local``).
             normalisation: ``global`` (training statistics) or ``local`` (the run's own mean and std).
             batch_size: frames per forward pass. device: where the network runs.
+            tta: average the network over the eight rotations and flips of each frame (8x the compute); False
+                runs it once on the frame as it is.
         """
         if normalisation not in NORMALISATIONS:
             raise InputError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, got {normalisation!r}")
@@ -91,7 +107,9 @@ class DSAModel:
             block = torch.from_numpy((frames[start:start + batch_size] - mean) / std)[:, None].to(device)
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             block = F.pad(block, (0, pad_w, 0, pad_h), mode=mode)
-            out[start:start + batch_size] = (self.net(block)[:, 0, :height, :width] * std).cpu().numpy()
+            views = range(DIHEDRAL_VIEWS) if tta else range(1)
+            estimate = sum(dihedral_view(self.net(dihedral_view(block, view)), view, inverse=True) for view in views)
+            out[start:start + batch_size] = (estimate[:, 0, :height, :width] * (std / len(views))).cpu().numpy()
         return out
 
 

@@ -189,7 +189,7 @@ def fit(banks: Banks, recipe: RecipeConfig, run_dir: RunDir, seed: int, device: 
     def validate(model: nn.Module, step: int) -> dict[str, float]:
         net = DSAModel(unwrap_model(unwrap_model(model).generator if recipe.adversarial else model),
                        banks.mean, banks.std, recipe.base_channels)
-        predictions = net.predict(banks.val_inputs, device=device)
+        predictions = net.predict(banks.val_inputs, device=device, tta=False)  # one view: fast, curves comparable
         return {**validation_metrics(predictions, banks.val_targets, banks.std), "val_loss_zero": zero_val_loss,
                 "val_roi_psnr_zero": zero_roi_psnr}
 
