@@ -28,7 +28,7 @@ from angiogen.io.atomic import write_text_atomic
 from angiogen.synth.parallel import dask_session
 from angiogen.tasks.dsa.cli import BUNDLED_MODEL
 from angiogen.tasks.dsa.data import DataConfig, build_motion_test
-from angiogen.tasks.dsa.evaluate import METHODS, summary_table
+from angiogen.tasks.dsa.evaluate import summary_table
 from angiogen.tasks.dsa.evaluate import evaluate as run_evaluation
 from angiogen.tasks.dsa.model import load_model
 
@@ -53,13 +53,11 @@ def main() -> None:
     synth_s = time.perf_counter() - start
     model = load_model(args.model)
     start = time.perf_counter()
-    results = run_evaluation(model.predict, test)
+    results = run_evaluation(model.predict, test,
+                             variants={"ours_single_view": functools.partial(model.predict, tta=False)})
     results.pop("examples")
     eval_s = time.perf_counter() - start
     table = summary_table(results)
-    single_view = summary_table(run_evaluation(functools.partial(model.predict, tta=False), test))
-    for dose, row in table.items():
-        row["ours_single_view"] = single_view[dose]["ours"]
     for dose, row in table.items():
         print(f"N0 {dose}: " + ", ".join(f"{m} {v['roi_psnr']:.2f}/{v['bg_rms']:.4f}" for m, v in row.items()))
     middle = table[MIDDLE_DOSE]
@@ -73,10 +71,10 @@ def main() -> None:
     result = {
         "benchmark": "dsa", "quick": args.quick, "n_cases": len(test), "seed": args.seed,
         "model": str(args.model.name), "model_info": {k: model.info.get(k) for k in ("steps", "seed")},
-        "methods": list(METHODS), "doses": table,
-        "secondary": {dose: {m: {k: by_dose[m][k]["mean"] for k in ("psnr", "ssim")} for m in METHODS}
+        "methods": results["methods"], "doses": table,
+        "secondary": {dose: {m: {k: by_dose[m][k]["mean"] for k in ("psnr", "ssim")} for m in results["methods"]}
                       for dose, by_dose in results["doses"].items()},
-        "sd": {dose: {m: {k: by_dose[m][k]["sd"] for k in ("roi_psnr", "bg_rms")} for m in METHODS}
+        "sd": {dose: {m: {k: by_dose[m][k]["sd"] for k in ("roi_psnr", "bg_rms")} for m in results["methods"]}
                for dose, by_dose in results["doses"].items()},
         "wilcoxon_ours_vs_registered": {dose: by_dose["wilcoxon_vs_registered"]
                                         for dose, by_dose in results["doses"].items()},

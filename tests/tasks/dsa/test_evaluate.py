@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from angiogen.metrics.image import central_crop, psnr, rms, roi_mask, ssim
 from angiogen.tasks.dsa.baselines import register_mask, registered_dsa, subtract
-from angiogen.tasks.dsa.data import MotionTestSet
+from angiogen.tasks.dsa.data import MotionTestSet, noisy_case_frames
 from angiogen.tasks.dsa.evaluate import METHODS, METRICS, evaluate, image_metrics, summary_table
 from angiogen.tasks.dsa.pairs import VESSEL_THRESHOLD
 
@@ -123,6 +123,25 @@ def test_perfect_prediction_scores_and_every_method_is_reported(tiny_test: Motio
     assert table["50000"]["ours"] == {"roi_psnr": math.inf, "bg_rms": 0.0}
     assert set(results["examples"]) == set(tiny_test.doses)
     assert set(results["examples"][5e4]) >= {"live", "target", *METHODS}
+
+
+def test_variants_are_scored_beside_ours_on_the_same_frames(tiny_test: MotionTestSet) -> None:
+    seen: list[np.ndarray] = []
+
+    def all_zero(lives: np.ndarray) -> np.ndarray:
+        seen.append(lives)
+        return np.zeros_like(lives)
+
+    results = evaluate(_exactly(tiny_test), tiny_test, variants={"ours_zero": all_zero})
+    assert results["methods"] == [*METHODS, "ours_zero"]
+    assert len(seen) == len(tiny_test.doses)
+    lowest_dose = np.stack([noisy_case_frames(tiny_test, case, 0)["live"] for case in range(len(tiny_test))])
+    assert np.array_equal(seen[0], lowest_dose)
+    table = summary_table(results)
+    for dose, row in table.items():
+        assert row["ours_zero"] == row["zero"]  # the same images get the same scores
+        assert results["doses"][dose]["ours_zero"]["roi_psnr"]["values"] == \
+            results["doses"][dose]["zero"]["roi_psnr"]["values"]
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in subtract")

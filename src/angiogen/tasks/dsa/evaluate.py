@@ -44,22 +44,31 @@ def image_metrics(pred: np.ndarray, target: np.ndarray, crop_fraction: float = 1
 
 
 def evaluate(predict: Callable[[np.ndarray], np.ndarray], test: MotionTestSet,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+             progress: Callable[[int, int], None] | None = None,
+             variants: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None) -> dict:
     """Score ``predict`` ((F, H, W) live frames -> vessel images) and the baselines on every case and dose.
+
+    Args:
+        variants: further predictors scored beside ``ours`` on the same noisy frames, by name (e.g. one view).
 
     Returns:
         ``{"doses": {N0: {method: {metric: {"mean", "sd", "values"}}, "wilcoxon_vs_registered": {...}}},
-        "n_cases": C}``; also ``examples``: the images of case 0 at every dose for figures.
+        "n_cases": C, "methods": [...]}``; also ``examples``: the images of case 0 at every dose for figures.
     """
+    variants = variants or {}
+    methods = (*METHODS, *variants)
     doses: dict[str, dict] = {}
     examples = {}
     total, done = len(test.doses) * len(test), 0
     for dose_index, dose in enumerate(test.doses):
         frames = [noisy_case_frames(test, case, dose_index) for case in range(len(test))]
-        ours = predict(np.stack([frame["live"] for frame in frames]))
-        scores = {method: {metric: [] for metric in METRICS} for method in METHODS}
+        lives = np.stack([frame["live"] for frame in frames])
+        ours = predict(lives)
+        predicted = {name: variant(lives) for name, variant in variants.items()}
+        scores = {method: {metric: [] for metric in METRICS} for method in methods}
         for case, frame in enumerate(frames):
             images = case_images(frame["live"], frame["mask"], frame["static_mask"], ours[case])
+            images.update({name: variant_images[case] for name, variant_images in predicted.items()})
             for method, image in images.items():
                 for metric, value in image_metrics(image, test.vessel_b[case]).items():
                     scores[method][metric].append(value)
@@ -76,7 +85,7 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], test: MotionTestSet,
             metric: _paired_test(scores["ours"][metric], scores["registered"][metric]) for metric in ("roi_psnr", "bg_rms")
         }
         doses[f"{dose:g}"] = summary
-    return {"doses": doses, "n_cases": len(test), "examples": examples}
+    return {"doses": doses, "n_cases": len(test), "methods": list(methods), "examples": examples}
 
 
 def _paired_test(ours: list[float], other: list[float]) -> dict[str, float]:
@@ -89,5 +98,6 @@ def _paired_test(ours: list[float], other: list[float]) -> dict[str, float]:
 
 def summary_table(results: dict, metrics: tuple[str, ...] = ("roi_psnr", "bg_rms")) -> dict[str, dict]:
     """``{dose: {method: {metric: mean}}}``: the compact table of the benchmark JSON."""
-    return {dose: {method: {metric: by_dose[method][metric]["mean"] for metric in metrics} for method in METHODS}
+    return {dose: {method: {metric: by_dose[method][metric]["mean"] for metric in metrics}
+                   for method in results["methods"]}
             for dose, by_dose in results["doses"].items()}
