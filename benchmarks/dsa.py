@@ -1,4 +1,4 @@
-"""Benchmark of the ``dsa`` task: the motion test set of dsa.md 2.8 with the bundled model (or ``--model``).
+"""Benchmark of the ``dsa`` task: the motion test set of docs/methods/dsa.md §2.8 with the bundled model (or ``--model``).
 
 Case: 48 unseen synthetic cases (random anatomy among thorax / abdomen / pelvis / limb, 2-4 vessel trees filling
 the field, iodine excess U(0.01, 0.05) 1/mm), 128 x 128 detector at 2 mm, SID 1000 / SOD 750 mm, random view
@@ -17,14 +17,12 @@ Writes benchmarks/results/dsa.json (``--quick``: 8 cases, dsa_quick.json); print
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import time
 from pathlib import Path
 
-from angiogen.environment import environment_summary
-from angiogen.io.atomic import write_text_atomic
+from _harness import benchmark_parser, write_results
+
 from angiogen.synth.parallel import dask_session
 from angiogen.tasks.dsa.cli import BUNDLED_MODEL
 from angiogen.tasks.dsa.data import DataConfig, build_motion_test
@@ -32,18 +30,15 @@ from angiogen.tasks.dsa.evaluate import summary_table
 from angiogen.tasks.dsa.evaluate import evaluate as run_evaluation
 from angiogen.tasks.dsa.model import load_model
 
-RESULTS = Path(__file__).parent / "results"
 MIDDLE_DOSE = "150000"
 
 
 def main() -> None:
     """Synthesise the motion test set, evaluate, write the JSON and print the summary line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="8 test cases (smoke profile).")
+    parser = benchmark_parser("dsa", __doc__.splitlines()[0], "8 test cases (smoke profile).")
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="Model .safetensors (default: bundled).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the test set (as `angiogen --seed`).")
     parser.add_argument("--workers", type=int, default=2, help="Dask workers for the test set.")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/dsa.json or dsa_quick.json).")
     args = parser.parse_args()
 
     config = DataConfig(n_test=8 if args.quick else 48)
@@ -69,7 +64,7 @@ def main() -> None:
     }
     target["met"] = bool(target["roi_psnr_margin_db"] >= 3.0 and target["bg_rms_below_registered"])
     result = {
-        "benchmark": "dsa", "quick": args.quick, "n_cases": len(test), "seed": args.seed,
+        "n_cases": len(test), "seed": args.seed,
         "model": str(args.model.name), "model_info": {k: model.info.get(k) for k in ("steps", "seed")},
         "methods": results["methods"], "doses": table,
         "secondary": {dose: {m: {k: by_dose[m][k]["mean"] for k in ("psnr", "ssim")} for m in results["methods"]}
@@ -79,11 +74,8 @@ def main() -> None:
         "wilcoxon_ours_vs_registered": {dose: by_dose["wilcoxon_vs_registered"]
                                         for dose, by_dose in results["doses"].items()},
         "target_middle_dose": target, "synth_s": synth_s, "eval_s": eval_s,
-        "environment": environment_summary(),
     }
-    out = args.out or RESULTS / ("dsa_quick.json" if args.quick else "dsa.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, json.dumps(result, indent=1))
+    out = write_results("dsa", result, args.quick, args.out)
     print(f"dsa: N0 1.5e5 ROI PSNR ours {middle['ours']['roi_psnr']:.2f} dB vs zero {middle['zero']['roi_psnr']:.2f}, "
           f"registered+smoothed {middle['registered_smoothed']['roi_psnr']:.2f}, no-motion "
           f"{middle['no_motion']['roi_psnr']:.2f}, ours single view {middle['ours_single_view']['roi_psnr']:.2f}; "

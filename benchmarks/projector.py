@@ -18,7 +18,6 @@ Usage: python benchmarks/projector.py [--quick] [--venv PATH] [--no-diffdrr] [--
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -32,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from angiogen.io.atomic import atomic_path
+from _harness import benchmark_parser, write_results
+
 from angiogen.xray import CArmGeometry, Ellipsoid, centred_affine, line_integrals, project, voxelise
 
-RESULTS = Path(__file__).resolve().parent / "results" / "projector.json"
 WORKER = Path(__file__).resolve().parent / "references" / "diffdrr_worker.py"
 DEFAULT_VENV = Path("/tmp/angiogen-diffdrr-venv")
 DIFFDRR_PACKAGES = ["torch==2.14.1", "torchvision==0.29.1", "diffdrr==0.6.1"]
@@ -142,8 +141,7 @@ def errors(image: np.ndarray, exact: np.ndarray) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="128^3 onto 128^2 (under a minute)")
+    parser = benchmark_parser("projector", __doc__.split("\n")[0], "128^3 onto 128^2 (under a minute)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="DiffDRR's throw-away virtualenv")
     parser.add_argument("--no-diffdrr", action="store_true", help="time angiogen only")
     parser.add_argument("--repeats", type=int, default=5)
@@ -169,7 +167,6 @@ def main() -> None:
             "statistic": "median",
         },
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__},
-        "quick": args.quick,
         "ours_s": ours["forward_s"],
         "ours_forward_backward_s": ours["forward_backward_s"],
         "ours_times_s": ours["forward_times_s"],
@@ -221,10 +218,7 @@ def main() -> None:
             }
         )
 
-    results = RESULTS.with_name("projector_quick.json") if result["quick"] else RESULTS
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(results) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    results = write_results("projector", result, args.quick, args.out)
     shape = "x".join(map(str, volume.shape))
     detector = f"{geometry.rows}x{geometry.cols}"
     summary = (
@@ -239,7 +233,7 @@ def main() -> None:
         )
     else:
         summary += "; DiffDRR not run"
-    print(summary)
+    print(f"{summary} -> {results}")
 
 
 if __name__ == "__main__":

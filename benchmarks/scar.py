@@ -18,25 +18,22 @@ Writes benchmarks/results/scar.json (``--quick``: scar_quick.json, so a smoke ru
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from angiogen.io.atomic import write_text_atomic
+from _harness import benchmark_parser, write_results
+
 from angiogen.nets.coordinate_mlp import MLPConfig
 from angiogen.tasks.scar.evaluate import score_baselines, score_field
 from angiogen.tasks.scar.groups import build_groups
 from angiogen.tasks.scar.infer import reconstruct
 from angiogen.tasks.scar.model import ScarModel
 from angiogen.tasks.scar.synthetic import CaseSpec, make_case
-from angiogen.tasks.scar.train import TrainConfig, default_configs, fit
+from angiogen.tasks.scar.train import FitConfig, default_configs, fit
 
-RESULTS = Path(__file__).parent / "results" / "scar.json"
 TARGET = {"dice": 0.90, "abs_vol_err_pct": 3.0, "wall_s": 150.0}
 # Peak learning rate of the warm-start fine-tuning (--warm-start). At the from-scratch 3e-3 (an earlier run) the
 # fine-tuned fields reached Dice 0.954 / 0.957 on seeds 1 / 2 and collapsed to an empty field on seed 0; 3e-4 is
@@ -44,7 +41,7 @@ TARGET = {"dice": 0.90, "abs_vol_err_pct": 3.0, "wall_s": 150.0}
 FINE_TUNE_LR = 3e-4
 
 
-def run_ours(case, mlp: MLPConfig, config: TrainConfig, init: ScarModel | None = None,
+def run_ours(case, mlp: MLPConfig, config: FitConfig, init: ScarModel | None = None,
              freeze_layers: int = 0) -> dict[str, object]:
     """Group building + fit + 20-sample MC inference, timed; scores against the truth."""
     start = time.perf_counter()
@@ -63,7 +60,7 @@ def run_ours(case, mlp: MLPConfig, config: TrainConfig, init: ScarModel | None =
 
 
 def foundation_model(seeds: list[int], node_spacing: float, spacing: float, mlp: MLPConfig,
-                     config: TrainConfig) -> tuple[ScarModel, float]:
+                     config: FitConfig) -> tuple[ScarModel, float]:
     """A "foundation" model: the default recipe fitted in turn to synthetic cases of other truth seeds, each fit
     after the first starting from the previous one's weights at the fine-tuning learning rate; returns it and the
     seconds it took."""
@@ -72,13 +69,12 @@ def foundation_model(seeds: list[int], node_spacing: float, spacing: float, mlp:
     for seed in seeds:
         case = make_case(CaseSpec(node_spacing_mm=node_spacing, slice_spacing_mm=spacing, seed=seed))
         lr = config.lr if model is None else FINE_TUNE_LR
-        model = fit(case.data, mlp, TrainConfig(**{**config.__dict__, "seed": seed, "lr": lr}), init=model).model
+        model = fit(case.data, mlp, FitConfig(**{**config.__dict__, "seed": seed, "lr": lr}), init=model).model
     return model, time.perf_counter() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="The demo case only (~12k nodes, one seed).")
+    parser = benchmark_parser("scar", __doc__.split("\n")[0], "The demo case only (~12k nodes, one seed).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--spacings", type=float, nargs="+", default=[8.0], help="Slice spacings in mm.")
     parser.add_argument("--original-cap-s", type=float, default=0.0,
@@ -87,7 +83,6 @@ def main() -> None:
                         help="Also fine-tune from a foundation model pre-fitted on truth seeds 100-103 "
                              "(all layers, and the first two frozen).")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/scar.json, --quick: scar_quick.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -105,7 +100,7 @@ def main() -> None:
             started = time.perf_counter()
             case = make_case(CaseSpec(node_spacing_mm=node_spacing, slice_spacing_mm=spacing, seed=seed))
             synth_s = time.perf_counter() - started
-            ours = run_ours(case, mlp, TrainConfig(**{**config.__dict__, "seed": seed}))
+            ours = run_ours(case, mlp, FitConfig(**{**config.__dict__, "seed": seed}))
             started = time.perf_counter()
             baselines = score_baselines(case.data)
             baseline_s = time.perf_counter() - started
@@ -113,7 +108,7 @@ def main() -> None:
                      "groups": case.data.groups.n_groups, "synth_s": synth_s, "baselines_s": baseline_s,
                      "ours": ours, "baselines": baselines}
             if foundation is not None and spacing == spacings[0]:
-                tuned = TrainConfig(**{**config.__dict__, "seed": seed, "lr": FINE_TUNE_LR})
+                tuned = FitConfig(**{**config.__dict__, "seed": seed, "lr": FINE_TUNE_LR})
                 entry["warm_start"] = {f"freeze_{k}": run_ours(case, mlp, tuned, foundation, k) for k in (0, 2)}
             cases.append(entry)
             print(f"spacing {spacing:g} mm seed {seed}: ours dice {ours['dice']:.4f} vol {ours['vol_err_pct']:+.2f}% "
@@ -123,7 +118,7 @@ def main() -> None:
     original = None
     if args.original_cap_s > 0 and not args.quick:
         case = make_case(CaseSpec(node_spacing_mm=node_spacing, slice_spacing_mm=spacings[0], seed=seeds[0]))
-        config_original = TrainConfig.original(time_budget_s=args.original_cap_s, seed=seeds[0])
+        config_original = FitConfig.original(time_budget_s=args.original_cap_s, seed=seeds[0])
         original = run_ours(case, MLPConfig(), config_original)
         original["cap_s"] = args.original_cap_s
         print(f"original config: dice {original['dice']:.4f} after {original['epochs']} epochs "
@@ -135,7 +130,6 @@ def main() -> None:
         "task": "scar",
         "case": f"LV phantom {headline[0]['nodes']} nodes, isthmus scar, 1.5x1.5x{spacings[0]:g} mm partial-volume "
                 "slices, noise 0.05, misalignment 1 mm; means over seeds " + ", ".join(map(str, seeds)),
-        "quick": args.quick,
         "wall_s": mean([c["ours"]["wall_s"] for c in headline]),
         "wall_s_max": float(np.max([c["ours"]["wall_s"] for c in headline])),
         "dice": mean([c["ours"]["dice"] for c in headline]),
@@ -169,8 +163,7 @@ def main() -> None:
     result["target_met"] = bool(result["dice"] >= TARGET["dice"] and result["dice"] > best_baseline
                                 and abs(result["vol_err_pct"]) <= TARGET["abs_vol_err_pct"]
                                 and result["wall_s_max"] <= TARGET["wall_s"])
-    out = args.out or RESULTS.with_name("scar_quick.json" if args.quick else "scar.json")
-    write_text_atomic(out, json.dumps(result, indent=1, default=float) + "\n")
+    out = write_results("scar", result, args.quick, args.out)
     base = ", ".join(f"{k} {v['dice']:.3f}" for k, v in result["baselines"].items())
     print(f"scar: dice {result['dice']:.3f} (baselines: {base}), vol err {result['vol_err_pct']:+.1f}%, "
           f"wall {result['wall_s']:.0f} s (max {result['wall_s_max']:.0f}), epochs {result['epochs']}, "

@@ -1,4 +1,4 @@
-"""Benchmark: grow and voxelise an L-system tree vs the V-System reference pipeline (engine.md 2.7).
+"""Benchmark: grow and voxelise an L-system tree vs the V-System reference pipeline (docs/methods/engine.md §2.7).
 
 Case: n_iter 8, d0 = 20, eps = 7, length margin 3, sigma_d 5, k 3, d 2, 256^3, binary, fixed seed
 (``--quick``: n_iter 6, 128^3). The reference is the pure-Python re-run in ``references/vsystem_reference.py``; ours is
@@ -16,8 +16,6 @@ Usage: python benchmarks/vessels.py [--quick] [--out PATH] [--budget-s SECONDS]
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 import time
@@ -30,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "references"))
 
 import vsystem_reference as ref  # noqa: E402
 
-from angiogen.environment import environment_summary  # noqa: E402
-from angiogen.io.atomic import write_text_atomic  # noqa: E402
+from _harness import benchmark_parser, write_results  # noqa: E402
+
 from angiogen.synth.lsystem import LSystemParams, grow_lsystem, place_tree  # noqa: E402
 from angiogen.synth.tree import VesselTree  # noqa: E402
 from angiogen.synth.voxelize import voxelize  # noqa: E402
@@ -140,13 +138,10 @@ def paint_ours_on_reference_nodes(discrete: list[np.ndarray], size: int, repeats
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="n_iter 6, 128^3 (under a minute)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/vessels[_quick].json)")
+    parser = benchmark_parser("vessels", __doc__.splitlines()[0], "n_iter 6, 128^3 (under a minute)")
     parser.add_argument("--budget-s", type=float, default=600.0, help="most seconds spent painting the reference")
     args = parser.parse_args(argv)
     n_iter, size = (6, 128) if args.quick else (8, 256)
-    out = args.out or Path(__file__).parent / "results" / ("vessels_quick.json" if args.quick else "vessels.json")
 
     # Alternate the two, three times each, and keep each one's best run: both see the same machine state.
     references, ours_runs = [], []
@@ -165,7 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         dice = float(2 * (ours_mask & ref_mask).sum() / max(ours_mask.sum() + ref_mask.sum(), 1))
 
     result = {
-        "benchmark": "vessels",
         "case": {"n_iter": n_iter, "grid": [size] * 3, "d0": D0, "epsilon": EPSILON, "margin": MARGIN,
                  "sigma_d": SIGMA_D, "k": K, "asym": ASYM, "seed": SEED, "quick": args.quick},
         "ours_s": ours["total_s"],
@@ -190,9 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "timing": "best of 5 runs each, alternating reference and ours in one process (ours' first call also loads "
                   "or compiles the Numba kernel: ours_first_call_s); ours paints on ours_threads threads, the "
                   "reference is pure Python on one",
-        "environment": environment_summary(),
     }
-    write_text_atomic(out, json.dumps(result, indent=2) + "\n", overwrite=True)
+    out = write_results("vessels", result, args.quick, args.out)
     print(
         f"vessels: n_iter {n_iter}, {size}^3: ours {ours['total_s']:.3f} s, reference {reference['total_s']:.1f} s"
         f"{' (extrapolated)' if reference['paint_extrapolated'] else ''}, "

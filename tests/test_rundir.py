@@ -51,3 +51,19 @@ def test_log_file_receives_records(tmp_path: Path) -> None:
     handler.close()
     logging.getLogger("angiogen").removeHandler(handler)
     assert "hello log" in run.log.read_text()
+
+
+def test_logging_to_file_copies_records_only_inside_the_block(tmp_path: Path) -> None:
+    import logging
+
+    run = create_run_dir(tmp_path / "run")
+    logger = logging.getLogger("angiogen")
+    before = list(logger.handlers)
+    with run.logging_to_file():
+        logger.info("inside")
+    logger.info("outside")
+    with run.logging_to_file(enabled=False):
+        logger.info("rank 1")
+    text = run.log.read_text()
+    assert "inside" in text and "outside" not in text and "rank 1" not in text
+    assert logger.handlers == before

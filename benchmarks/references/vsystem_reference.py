@@ -1,4 +1,4 @@
-"""A faithful pure-Python re-run of the V-System tree voxelisation (engine.md 2.7), for speed comparison only.
+"""A faithful pure-Python re-run of the V-System tree voxelisation (docs/methods/engine.md §2.7), for speed comparison only.
 
 Stages, as in the original code: grammar string -> radial turtle reading the string one character at a time
 (node arrays grow by one copied column per point) -> 6-point windows with stride 5 -> discretisation (per-axis

@@ -8,11 +8,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from angiogen.demo_engine import engine_demo
 from angiogen.environment import environment_summary
 from angiogen.io.rundir import create_run_dir
 from angiogen.report.html import StepRecord, write_report
-from angiogen.synth.showcase import engine_demo
-from angiogen.tasks.registry import PLANNED_TASKS, DemoContext, DemoResult, registered_tasks
+from angiogen.report.types import DemoContext, DemoResult
+from angiogen.tasks.registry import PLANNED_TASKS, registered_tasks
 
 ENGINE_SUMMARY = "shared engine: vessel-tree synthesis, voxelisation, C-arm geometry and the X-ray projector"
 DemoStep = Callable[[DemoContext], DemoResult]
@@ -36,10 +37,9 @@ def run_demo(out_dir: str | Path, device: str = "auto", seed: int = 0, quiet: bo
     Returns the report path and the step records.
     """
     run = create_run_dir(out_dir, overwrite=overwrite)
-    handler = run.attach_log()
     started = time.perf_counter()
     steps: list[StepRecord] = []
-    try:
+    with run.logging_to_file():
         for name, summary, step in demo_steps():
             if step is None:
                 steps.append(StepRecord(name, summary, "not built"))
@@ -59,8 +59,5 @@ def run_demo(out_dir: str | Path, device: str = "auto", seed: int = 0, quiet: bo
                                         error=f"{type(error).__name__}: {error}"))
         total = time.perf_counter() - started
         run.write_metrics({s.task: {"status": s.status, "seconds": s.seconds, **s.result.metrics} for s in steps})
-        report = write_report(run.root / "report.html", steps, environment_summary(), total)
-    finally:
-        logging.getLogger("angiogen").removeHandler(handler)
-        handler.close()
+        report = write_report(run.root / "report.html", steps, environment_summary(), total, PLANNED_TASKS)
     return report, steps

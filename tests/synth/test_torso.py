@@ -50,8 +50,26 @@ def test_rigid_shift_moves_the_whole_body():
     still = torso_phantom((40, 40, 40), 5.0, seed=0, texture=False)
     moved = torso_phantom((40, 40, 40), 5.0, seed=0, texture=False, shift_mm=(10.0, 0.0, 0.0))
     assert np.array_equal(moved.labels[4:-4], still.labels[2:-6])  # 10 mm = 2 voxels along x
-    rotated = torso_phantom((40, 40, 40), 5.0, seed=0, rotation_deg=(0, 0, 10))
-    assert not np.array_equal(rotated.labels, still.labels)
+
+
+def _centroid_mm(phantom, organ: str) -> np.ndarray:
+    """World (x, y, z) mm of the mean voxel centre labelled ``organ``."""
+    voxels = np.argwhere(phantom.labels == LABELS[organ])
+    return (phantom.affine @ np.c_[voxels, np.ones(len(voxels))].T)[:3].mean(axis=1)
+
+
+@pytest.mark.parametrize("angle_deg", [20.0, -35.0])
+def test_rigid_rotation_turns_the_spine_about_the_isocentre(angle_deg):
+    still = torso_phantom((48, 48, 24), 6.0, seed=0, texture=False)
+    rotated = torso_phantom((48, 48, 24), 6.0, seed=0, texture=False, rotation_deg=(0, 0, angle_deg))
+    before, after = _centroid_mm(still, "vertebra"), _centroid_mm(rotated, "vertebra")
+    turn = np.radians(angle_deg)
+    expected = np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0], [0, 0, 1]])
+    assert np.linalg.norm(after - expected @ before) < 2.0  # a third of a voxel
+    moved_deg = np.degrees(np.arctan2(after[1], after[0]) - np.arctan2(before[1], before[0]))
+    assert moved_deg == pytest.approx(angle_deg, abs=1.0)
+    assert np.linalg.norm(after[:2]) == pytest.approx(np.linalg.norm(before[:2]), abs=2.0)  # about the isocentre
+    assert np.allclose(rotated.heart_rotation, expected)
 
 
 def test_seeded_texture_is_deterministic():

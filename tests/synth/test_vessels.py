@@ -8,7 +8,7 @@ import pytest
 from angiogen.errors import InputError
 from angiogen.synth.lsystem import LSystemParams, bifurcation, grow_lsystem
 from angiogen.synth.tree import VesselTree
-from angiogen.synth.voxelize import voxelize
+from angiogen.synth.voxelize import voxelize, write_surface
 
 
 @pytest.mark.parametrize("radius_mm", [1.5, 2.5, 4.0])
@@ -68,7 +68,7 @@ def test_tree_exports(tmp_path):
     assert VesselTree.read_json(tmp_path / "tree.json").n_edges == tree.n_edges
     assert json.loads((tmp_path / "tree.json").read_text())["meta"]["seed"] == 0
     tree.write_vtk(tmp_path / "tree.vtk")
-    tree.write_surface(tmp_path / "tree.stl", spacing_mm=1.0)
+    write_surface(tree, tmp_path / "tree.stl", spacing_mm=1.0)
     assert (tmp_path / "tree.stl").stat().st_size > 1000
     with pytest.raises(InputError):
         tree.write_json(tmp_path / "tree.json")

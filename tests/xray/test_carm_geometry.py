@@ -183,3 +183,15 @@ def test_pose_batch_matches_geometries() -> None:
     assert pose.to_geometries() == geometries
     with pytest.raises(InputError, match="same detector size"):
         CArmPose.from_geometries([make(), make(rows=10)])
+
+
+def test_io_reader_and_geometry_share_one_tag_parser(tmp_path) -> None:
+    """A geometry written through ``to_xa`` comes back from the DICOM reader's record and from_dicom alike."""
+    from angiogen.io import read_dicom, write_dicom_xa
+
+    geometry = make("RAO30/CAU20", sid_mm=1150.0, sod_mm=790.0, pixel_spacing_mm=(0.3, 0.3), rows=12, cols=16)
+    path = write_dicom_xa(tmp_path / "run.dcm", np.zeros((2, 12, 16)), geometry.to_xa(frame_time_ms=66.7))
+    record = read_dicom(path).geometry
+    assert record.frame_time_ms == pytest.approx(66.7)
+    assert CArmGeometry.from_dicom(pydicom.dcmread(path)) == geometry
+    assert (record.primary_deg, record.sod_mm, record.rows) == (-30.0, 790.0, 12)

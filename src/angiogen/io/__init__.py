@@ -1,4 +1,5 @@
-"""File formats: NIfTI, NRRD, DICOM (incl. XA/RF multi-frame), 2D images, meshes, run directories.
+"""File formats: NIfTI, NRRD, DICOM (incl. XA/RF multi-frame), frame stacks in their own format, 2D images,
+meshes, slice stacks, run directories; RAS/LPS coordinate frames.
 
 The names below are re-exported lazily (PEP 562), so that ``import angiogen.io.atomic`` at CLI
 start-up does not pull in nibabel, pydicom, imageio and meshio.
@@ -20,9 +21,19 @@ _EXPORTS = {
     "require_sane_shape": "checks",
     "DicomFrames": "dicom",
     "XAGeometry": "dicom",
+    "find_dicom_value": "dicom",
+    "geometry_from_dataset": "dicom",
     "read_dicom": "dicom",
     "read_dicom_series": "dicom",
     "write_dicom_xa": "dicom",
+    "FrameStack": "frames",
+    "attenuation_frames": "frames",
+    "read_frames": "frames",
+    "write_frames_like": "frames",
+    "centred_affine": "coordinates",
+    "lps_to_ras": "coordinates",
+    "ras_to_lps": "coordinates",
+    "SliceStack": "slice_stack",
     "read_image": "images",
     "read_image_stack": "images",
     "read_tiff_stack": "images",
@@ -43,11 +54,15 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from angiogen.io.atomic import atomic_path, check_writable, write_bytes_atomic, write_text_atomic
     from angiogen.io.checks import MAX_VOXELS, require_file, require_finite, require_sane_shape
-    from angiogen.io.dicom import DicomFrames, XAGeometry, read_dicom, read_dicom_series, write_dicom_xa
+    from angiogen.io.coordinates import centred_affine, lps_to_ras, ras_to_lps
+    from angiogen.io.dicom import (DicomFrames, XAGeometry, find_dicom_value, geometry_from_dataset, read_dicom,
+                                   read_dicom_series, write_dicom_xa)
+    from angiogen.io.frames import FrameStack, attenuation_frames, read_frames, write_frames_like
     from angiogen.io.images import read_image, read_image_stack, read_tiff_stack, write_png, write_tiff
     from angiogen.io.meshes import Mesh, read_mesh, write_mesh
     from angiogen.io.nifti import Volume, read_nifti, write_nifti
     from angiogen.io.nrrd import read_nrrd
+    from angiogen.io.slice_stack import SliceStack
     from angiogen.io.volumes import read_volume
 
 

@@ -5,11 +5,14 @@ geometry from the XA positioner tags, in DICOM units and sign conventions (degre
 
 - PositionerPrimaryAngle (0018,1510): LAO +, RAO -.
 - PositionerSecondaryAngle (0018,1511): CRA +, CAU -.
-- DistanceSourceToDetector (0018,1110) = SID, DistanceSourceToPatient (0018,1111) = SOD.
+- DistanceSourceToDetector (0018,1110) = SID; DistanceSourceToIsocenter (0018,9402, enhanced XA), else
+  DistanceSourceToPatient (0018,1111) = SOD.
 - ImagerPixelSpacing (0018,1164), else PixelSpacing (0028,0030): (row, column) spacing in mm.
 - FrameTime (0018,1063) in ms, else the mean step of FrameTimeVector (0018,1065).
 
-Enhanced XA (per-frame functional groups) is read for its pixels only; its geometry is not parsed.
+Each tag is looked up at the top level and, in enhanced XA, in the shared and the first per-frame functional
+group (:func:`find_dicom_value`). This is the one parser of C-arm geometry tags:
+:meth:`angiogen.xray.CArmGeometry.from_dicom` builds on it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pydicom.valuerep import format_number_as_ds
 from angiogen.errors import InputError
 from angiogen.io.atomic import atomic_path
 from angiogen.io.checks import require_directory, require_file, require_sane_shape
+from angiogen.io.images import luminance
 
 # What pydicom raises while parsing a damaged or non-DICOM file.
 _PARSE_ERRORS = (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, struct.error)
@@ -182,14 +186,36 @@ def _intensity_tags(dataset: Dataset) -> dict[str, Any]:
             "manufacturer": str(dataset.get("Manufacturer", "")).strip()}
 
 
+def find_dicom_value(dataset: Dataset, keyword: str) -> Any:
+    """Value of ``keyword`` at the top level of a Dataset or inside its functional groups (enhanced XA: the shared
+    group, then the first per-frame group); ``None`` when absent or empty."""
+    value = getattr(dataset, keyword, None)
+    if value is not None and value != "":
+        return value
+    for group_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        groups = getattr(dataset, group_name, None)
+        if not groups:
+            continue
+        for element in groups[0]:
+            if element.VR != "SQ":
+                continue
+            for item in element.value:
+                value = getattr(item, keyword, None)
+                if value is not None and value != "":
+                    return value
+    return None
+
+
 def geometry_from_dataset(dataset: Dataset) -> XAGeometry:
-    """Collect the XA geometry tags of ``dataset`` (see the module docstring for tags and units)."""
-    spacing = dataset.get("ImagerPixelSpacing") or dataset.get("PixelSpacing")
+    """Collect the XA geometry tags of ``dataset``, classic or enhanced (see the module docstring for tags, units
+    and where they are looked up); fields whose tags are absent are ``None``."""
+    spacing = find_dicom_value(dataset, "ImagerPixelSpacing") or find_dicom_value(dataset, "PixelSpacing")
+    sod_mm = _optional_float(dataset, "DistanceSourceToIsocenter")
     return XAGeometry(
         primary_deg=_optional_float(dataset, "PositionerPrimaryAngle"),
         secondary_deg=_optional_float(dataset, "PositionerSecondaryAngle"),
         sid_mm=_optional_float(dataset, "DistanceSourceToDetector"),
-        sod_mm=_optional_float(dataset, "DistanceSourceToPatient"),
+        sod_mm=sod_mm if sod_mm is not None else _optional_float(dataset, "DistanceSourceToPatient"),
         pixel_spacing_mm=(float(spacing[0]), float(spacing[1])) if spacing else None,
         frame_time_ms=_frame_time_ms(dataset),
         rows=int(dataset.Rows) if "Rows" in dataset else None,
@@ -308,18 +334,12 @@ def _frames_of(dataset: Dataset, path: Path) -> np.ndarray:
 
     pixels = np.asarray(pixels)
     if samples > 1:
-        pixels = _luminance(pixels)
+        pixels = luminance(pixels)
     if pixels.ndim == 2:
         pixels = pixels[np.newaxis]
     slope = float(dataset.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(dataset.get("RescaleIntercept", 0.0) or 0.0)
     return (pixels.astype(np.float64) * slope + intercept).astype(np.float32)
-
-
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) RGB to (...) luminance with ITU-R BT.601 weights."""
-    weights = np.array([0.299, 0.587, 0.114])
-    return rgb[..., :3].astype(np.float64) @ weights
 
 
 def _transfer_syntax(dataset: Dataset) -> UID | None:
@@ -332,7 +352,7 @@ def _transfer_syntax(dataset: Dataset) -> UID | None:
 
 def _optional_float(dataset: Dataset, keyword: str) -> float | None:
     """Value of a numeric tag as float (first value if multi-valued), ``None`` when absent or empty."""
-    value = dataset.get(keyword)
+    value = find_dicom_value(dataset, keyword)
     if value is None or value == "":
         return None
     if isinstance(value, Sequence) and not isinstance(value, str):

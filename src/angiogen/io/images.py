@@ -7,7 +7,6 @@ converted to luminance (ITU-R BT.601 weights), since every X-ray pipeline here i
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import tifffile
 from angiogen.errors import InputError
 from angiogen.io.atomic import atomic_path
 from angiogen.io.checks import has_suffix, require_file, require_sane_shape
+from angiogen.io.paths import natural_sort_key
 
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -45,7 +45,7 @@ def read_image(path: str | Path) -> np.ndarray:
     path = require_file(path, IMAGE_SUFFIXES)
     pixels = _read_tiff(path) if has_suffix(path, TIFF_SUFFIXES) else _read_pillow(path)
     if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):
-        pixels = _luminance(pixels)
+        pixels = luminance(pixels)
     elif pixels.ndim == 3 and pixels.shape[-1] in (1, 2):
         pixels = pixels[..., 0]  # grey (+ alpha)
     if pixels.ndim != 2:
@@ -73,7 +73,7 @@ def read_image_stack(source: str | Path | Sequence[str | Path]) -> np.ndarray:
             raise InputError("no such directory", folder)
         paths = sorted(
             (p for p in folder.iterdir() if p.is_file() and has_suffix(p, IMAGE_SUFFIXES)),
-            key=_natural_key,
+            key=natural_sort_key,
         )
         if not paths:
             raise InputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder", folder)
@@ -195,14 +195,9 @@ def _scale_integers(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32)
 
 
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3|4) RGB(A) to (H, W) luminance with ITU-R BT.601 weights; alpha dropped."""
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3|4) RGB(A) pixels to (...) float64 luminance with ITU-R BT.601 weights; alpha dropped."""
     return rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-
-
-def _natural_key(path: Path) -> list[int | str]:
-    """Sort key that orders embedded numbers by value: frame2 < frame10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def _first_line(error: BaseException) -> str:

@@ -6,9 +6,11 @@ An existing non-empty directory is only reused with ``overwrite=True``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,20 @@ class RunDir:
         target.setLevel(logging.INFO)
         target.addHandler(handler)
         return handler
+
+    @contextlib.contextmanager
+    def logging_to_file(self, enabled: bool = True) -> Iterator[None]:
+        """Within the block, copy the ``angiogen`` logger's records into ``log.txt`` (nothing when not
+        ``enabled``, e.g. on ranks other than 0); the handler is removed and closed on leaving."""
+        if not enabled:
+            yield
+            return
+        handler = self.attach_log()
+        try:
+            yield
+        finally:
+            logging.getLogger("angiogen").removeHandler(handler)
+            handler.close()
 
 
 def create_run_dir(path: str | Path, overwrite: bool = False) -> RunDir:

@@ -1,7 +1,7 @@
 """Image metrics with a fixed data range, and region metrics for sparse targets (vessels on an empty background).
 
 When the structure of interest covers few pixels, whole-image PSNR and SSIM reward predicting nothing; rank on the
-PSNR inside a region of interest around the structure together with the RMS outside it (dsa.md 2.8).
+PSNR inside a region of interest around the structure together with the RMS outside it (docs/methods/dsa.md §2.8).
 """
 
 from __future__ import annotations

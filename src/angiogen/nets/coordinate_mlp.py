@@ -38,7 +38,7 @@ class MLPConfig:
     dropout: float = 0.1
     dropout_every_layer: bool = False
     fourier_features: int = 0
-    fourier_sigma: float = 2.0
+    fourier_sigma: float = 1.0
     fourier_seed: int = 0
     fourier_sigma_normal: float | None = None
     fourier_normal: tuple[float, float, float] | None = None

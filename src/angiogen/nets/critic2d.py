@@ -1,4 +1,4 @@
-"""A conditional 2-D critic for WGAN-GP training (dsa.md 2.5).
+"""A conditional 2-D critic for WGAN-GP training (docs/methods/dsa.md §2.5).
 
 Input: the concatenation of the condition and the image, (B, 2, H, W). Four-by-four stride-2 convolutions with
 instance norm and LeakyReLU(0.2) halve the size per level, a 3x3 block follows at the last width, and a 1x1

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from angiogen.io.atomic import write_text_atomic
-from angiogen.tasks.registry import PLANNED_TASKS, DemoResult
+from angiogen.report.types import DemoResult
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -76,8 +77,18 @@ def _step_section(step: StepRecord) -> str:
     return "".join(parts)
 
 
-def render_report(steps: list[StepRecord], environment: dict[str, Any], total_seconds: float) -> str:
-    """The whole report as one self-contained HTML string."""
+def render_report(steps: list[StepRecord], environment: dict[str, Any], total_seconds: float,
+                  task_names: Collection[str] | None = None) -> str:
+    """The whole report as one self-contained HTML string.
+
+    Args:
+        steps: the demo steps in run order.
+        environment: name/value rows of the environment table (versions, device).
+        total_seconds: wall time of the whole demo.
+        task_names: names of the steps that are task pipelines (the demo passes its planned tasks); when none
+            of them ran, the report says no tasks are built yet. Default: every step counts as a task.
+    """
+    tasks = {step.task for step in steps} if task_names is None else set(task_names)
     ran = [step for step in steps if step.status != "not built"]
     overview = {step.task: step.status for step in steps}
     body = [
@@ -85,7 +96,7 @@ def render_report(steps: list[StepRecord], environment: dict[str, Any], total_se
         f"<p class='sub'>{len(ran)} of {len(steps)} demo steps ran; total {total_seconds:.1f} s</p>",
         "<h2>Steps</h2>" + _table(overview),
     ]
-    if not any(step.status != "not built" for step in steps if step.task in PLANNED_TASKS):
+    if not any(step.status != "not built" for step in steps if step.task in tasks):
         body.append("<p>No tasks are built yet: this report lists the environment only.</p>")
     body.extend(_step_section(step) for step in steps)
     body.append("<section><h2>Environment</h2>" + _table(environment) + "</section>")
@@ -95,6 +106,7 @@ def render_report(steps: list[StepRecord], environment: dict[str, Any], total_se
     )
 
 
-def write_report(path: str | Path, steps: list[StepRecord], environment: dict[str, Any], total_seconds: float) -> Path:
-    """Render the report and write it atomically to ``path``."""
-    return write_text_atomic(path, render_report(steps, environment, total_seconds))
+def write_report(path: str | Path, steps: list[StepRecord], environment: dict[str, Any], total_seconds: float,
+                 task_names: Collection[str] | None = None) -> Path:
+    """Render the report (:func:`render_report`, same arguments) and write it atomically to ``path``."""
+    return write_text_atomic(path, render_report(steps, environment, total_seconds, task_names))

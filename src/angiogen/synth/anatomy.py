@@ -1,4 +1,4 @@
-"""Random analytic anatomies (thorax, abdomen, pelvis, limb) for X-ray projection backgrounds (dsa.md 2.3).
+"""Random analytic anatomies (thorax, abdomen, pelvis, limb) for X-ray projection backgrounds (docs/methods/dsa.md §2.3).
 
 Each anatomy is a list of shapes of :mod:`angiogen.xray.phantoms` whose attenuations add (1/mm at 60 keV), so
 its projection is exact and fast (closed-form line integrals, no voxels): a fat body ellipsoid with a muscle core,

@@ -1,4 +1,4 @@
-"""Angiography sequences: torso + contrast-filled coronary tree + motion -> projected frames (engine.md 2.3-2.5).
+"""Angiography sequences: torso + contrast-filled coronary tree + motion -> projected frames (docs/methods/engine.md §2.3-2.5).
 
 Per frame f at time t_f = t_start + f * frame_time_s:
 

@@ -215,11 +215,11 @@ def _write_json(path: Path, data: dict[str, Any], overwrite: bool) -> None:
 
 
 def _write_vessels(params: dict[str, Any], seed: int, index: int, folder: Path, overwrite: bool) -> None:
+    from angiogen.io.coordinates import lps_to_ras
     from angiogen.io.nifti import Volume, write_nifti
     from angiogen.synth.coronary import coronary_tree
     from angiogen.synth.lsystem import grow_lsystem, sample_params
-    from angiogen.synth.voxelize import grid_around, voxelize
-    from angiogen.xray import ras_to_lps
+    from angiogen.synth.voxelize import grid_around, voxelize, write_surface
 
     spacing = float(params["spacing_mm"])
     extra: dict[str, Any] = {}
@@ -246,11 +246,11 @@ def _write_vessels(params: dict[str, Any], seed: int, index: int, folder: Path, 
         images = {}
     tree.write_json(folder / "tree.json", overwrite=overwrite)
     tree.write_vtk(folder / "centerlines.vtk", overwrite=overwrite)
-    write_nifti(folder / "occupancy.nii.gz", Volume(occupancy, ras_to_lps(affine)), overwrite=overwrite)
+    write_nifti(folder / "occupancy.nii.gz", Volume(occupancy, lps_to_ras(affine)), overwrite=overwrite)
     for name, data in images.items():
-        write_nifti(folder / name, Volume(data, ras_to_lps(affine)), overwrite=overwrite)
+        write_nifti(folder / name, Volume(data, lps_to_ras(affine)), overwrite=overwrite)
     if params["surface"]:
-        tree.write_surface(folder / "surface.vtk", overwrite=overwrite)
+        write_surface(tree, folder / "surface.vtk", overwrite=overwrite)
     _write_json(folder / "sidecar.json", {
         "kind": "vessels", "seed": seed, "index": index, "params": params, "n_nodes": tree.n_nodes,
         "n_edges": tree.n_edges, "grid_shape": list(occupancy.shape), "affine_lps": affine, "tree_meta": tree.meta,
@@ -259,13 +259,13 @@ def _write_vessels(params: dict[str, Any], seed: int, index: int, folder: Path, 
 
 
 def _write_phantom(params: dict[str, Any], seed: int, index: int, folder: Path, overwrite: bool) -> None:
+    from angiogen.io.coordinates import lps_to_ras
     from angiogen.io.nifti import Volume, write_nifti
     from angiogen.synth.torso import LABELS, torso_phantom
-    from angiogen.xray import ras_to_lps
 
     phantom = torso_phantom(tuple(params["shape"]), float(params["spacing_mm"]), seed=_texture_seed(seed, index),
                             breathing=float(params["breathing"]), texture=bool(params["texture"]))
-    affine_ras = ras_to_lps(phantom.affine)  # the same flip turns LPS into RAS
+    affine_ras = lps_to_ras(phantom.affine)
     write_nifti(folder / "torso_hu.nii.gz", Volume(phantom.hu, affine_ras), overwrite=overwrite)
     write_nifti(folder / "labels.nii.gz", Volume(phantom.labels.astype(np.float32), affine_ras), overwrite=overwrite)
     _write_json(folder / "sidecar.json", {
@@ -282,7 +282,7 @@ def _texture_seed(seed: int, index: int) -> int:
 def _write_angio(params: dict[str, Any], seed: int, index: int, folder: Path, overwrite: bool) -> None:
     from pydicom.uid import generate_uid
 
-    from angiogen.io.dicom import XAGeometry, write_dicom_xa
+    from angiogen.io.dicom import write_dicom_xa
     from angiogen.io.images import write_png, write_tiff
     from angiogen.synth.angio import Motion, angiography_sequence
 
@@ -296,9 +296,7 @@ def _write_angio(params: dict[str, Any], seed: int, index: int, folder: Path, ov
         sod_mm=float(params["sod_mm"]),
     )
     geometry = run.geometry
-    xa = XAGeometry(primary_deg=geometry.primary_deg, secondary_deg=geometry.secondary_deg, sid_mm=geometry.sid_mm,
-                    sod_mm=geometry.sod_mm, pixel_spacing_mm=geometry.pixel_spacing_mm,
-                    frame_time_ms=1000.0 * float(params["frame_time_s"]))
+    xa = geometry.to_xa(frame_time_ms=1000.0 * float(params["frame_time_s"]))
     entropy = [str(seed), str(index)]
     study, series = generate_uid(entropy_srcs=entropy + ["study"]), generate_uid(entropy_srcs=entropy + ["series"])
     for number, name in enumerate(("live", "mask"), start=1):

@@ -1,4 +1,4 @@
-"""Contrast bolus: gamma-variate time-density curves filling a vessel tree along path length (engine.md 2.3).
+"""Contrast bolus: gamma-variate time-density curves filling a vessel tree along path length (docs/methods/engine.md §2.3).
 
 The contrast front reaches a point at path length s from the root at t_a(s) = t_inj + integral ds / v; there the
 iodine concentration follows the gamma variate
@@ -79,11 +79,6 @@ class Bolus:
         """(T, E) iodine concentration per edge (mean of its two nodes) in mg/mL."""
         nodes = self.node_concentration(tree, times_s, root)
         return nodes[:, tree.edges].mean(axis=2)
-
-
-def peak_time_s(bolus: Bolus, arrival_s: float = 0.0) -> float:
-    """Time of the concentration peak at a point reached at ``arrival_s``: arrival + t_p."""
-    return arrival_s + bolus.t_peak_s
 
 
 def _weighted_path(tree: VesselTree, weights: np.ndarray, root: int) -> np.ndarray:

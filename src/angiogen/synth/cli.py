@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from angiogen.cli_common import global_options
+from angiogen.cli_common import WORKERS_HELP, global_options, progress_bar
 
 app = typer.Typer(no_args_is_help=True, help="Synthesise vessel trees, phantoms and angiography runs (engine).")
 
@@ -22,23 +22,19 @@ _SCHEDULER_HELP = ("Dask scheduler: 'local' (a local cluster of --workers proces
 N_OPTION = typer.Option(1, "--n", help="Number of samples.")
 START_OPTION = typer.Option(0, "--start", help="Index of the first sample.")
 SCHEDULER_OPTION = typer.Option("local", "--scheduler", help=_SCHEDULER_HELP)
-WORKERS_OPTION = typer.Option(2, "--workers", help="Worker processes of the local Dask cluster.")
+WORKERS_OPTION = typer.Option(2, "--workers", help=WORKERS_HELP)
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace existing files.")
 
 
 def _run(ctx: typer.Context, kind: str, params: dict[str, Any], out: Path, n: int, start: int, scheduler: str,
          workers: int, overwrite: bool) -> None:
     """Validate, then generate samples start..start+n-1 with a progress bar; print where they went."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from angiogen.synth.batch import run_batch, validate
 
     options = global_options(ctx)
     validate(kind, params, start, n)  # bad input fails here, before the progress bar and any file
-    with Progress(TextColumn(f"synth {kind}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), disable=options.quiet, transient=False) as bar:
-        task = bar.add_task(kind, total=n)
+    with progress_bar(options.quiet) as bar:
+        task = bar.add_task(f"synth {kind}", total=n)
         files = run_batch(kind, params, options.seed, out, n=n, start=start, scheduler=scheduler, workers=workers,
                           overwrite=overwrite, progress=lambda done, total: bar.update(task, completed=done))
     typer.echo(f"{n} {kind} sample(s), {len(files)} files in {out}")

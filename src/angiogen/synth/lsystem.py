@@ -1,4 +1,4 @@
-"""Stochastic L-system vessel trees (V-System grammar of Galarreta-Valverde et al. 2013; engine.md 2.1).
+"""Stochastic L-system vessel trees (V-System grammar of Galarreta-Valverde et al. 2013; docs/methods/engine.md §2.1).
 
 Productions, with f move, +/- turn, / roll and [ ] push/pop:
 

@@ -114,7 +114,7 @@ def make_lv_mesh(
     axes = [np.arange(lo - spacing_mm, hi + spacing_mm, spacing_mm) for lo, hi in zip(low, high)]
     centres = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     # Keep cubes whose centre is within one cube diagonal of the shell (cheap pre-filter).
-    near = _near_shell(geometry, centres, margin_mm=spacing_mm * 0.9)
+    near = near_shell(geometry, centres, margin_mm=spacing_mm * 0.9)
     centres = centres[near]
     offsets = (np.arange(subsamples) + 0.5) / subsamples - 0.5
     sub = np.stack(np.meshgrid(offsets, offsets, offsets, indexing="ij"), axis=-1).reshape(-1, 3) * spacing_mm
@@ -136,8 +136,9 @@ def make_lv_mesh(
     return LVMesh(points_mm=points, node_volume_mm3=volume, spacing_mm=spacing_mm, geometry=geometry, tetra=cells)
 
 
-def _near_shell(geometry: LVGeometry, points: np.ndarray, margin_mm: float) -> np.ndarray:
-    # Inside the epicardium grown by the margin, outside the endocardium shrunk by it, below base + margin.
+def near_shell(geometry: LVGeometry, points: np.ndarray, margin_mm: float) -> np.ndarray:
+    """(N,) bool: points (N, 3) in mm within about ``margin_mm`` of the myocardium: inside the epicardium grown by
+    the margin, outside the endocardium shrunk by it, below the base plane + margin."""
     epi = np.asarray(geometry.epi_semi_axes_mm) + margin_mm
     endo = np.maximum(np.asarray(geometry.endo_semi_axes_mm) - margin_mm, 1e-3)
     rho_epi = np.sqrt(((points / epi) ** 2).sum(-1))

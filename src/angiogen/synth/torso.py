@@ -1,4 +1,4 @@
-"""CT-like torso phantom in Hounsfield units, with rigid and respiratory motion (engine.md, phantoms).
+"""CT-like torso phantom in Hounsfield units, with rigid and respiratory motion (docs/methods/engine.md §2.6).
 
 The anatomy is a set of vectorised implicit shapes in *anatomical* coordinates (LPS mm, the heart centre at the
 origin, so a C-arm isocentre at the origin looks at the heart): an elliptic body with fat and muscle layers, lungs
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from angiogen.errors import InputError
+from angiogen.io.coordinates import centred_affine
 from angiogen.synth.coronary import _heart_frame
 from angiogen.synth.voxelize import check_shape
 
@@ -71,13 +72,6 @@ class TorsoPhantom:
     heart_rotation: np.ndarray
     heart_translation_mm: np.ndarray
     params: dict
-
-
-def centred_grid_affine(shape: tuple[int, int, int], spacing_mm: float) -> np.ndarray:
-    """(4, 4) LPS voxel-to-world affine of an axis-aligned grid whose centre lies at the origin (isocentre)."""
-    affine = np.diag([spacing_mm, spacing_mm, spacing_mm, 1.0])
-    affine[:3, 3] = -0.5 * (np.asarray(shape, dtype=np.float64) - 1.0) * spacing_mm
-    return affine
 
 
 def rotation_matrix(rotation_deg: tuple[float, float, float]) -> np.ndarray:
@@ -141,7 +135,7 @@ def torso_phantom(
     if not (math.isfinite(spacing_mm) and spacing_mm > 0):
         raise InputError(f"voxel spacing must be positive (mm), got {spacing_mm}")
     breathing, shift, rotation_angles = _check_motion(breathing, shift_mm, rotation_deg)
-    affine = centred_grid_affine(dims, float(spacing_mm))
+    affine = centred_affine(dims, float(spacing_mm))
     rotation = rotation_matrix(tuple(rotation_angles))
 
     # Anatomical coordinates of every voxel centre: a = R^T (p - shift).

@@ -199,33 +199,3 @@ class VesselTree:
     def write_vtk(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the centrelines as VTK polylines with ``radius_mm`` point data (.vtk or .vtu)."""
         return write_mesh(path, self.centerline_mesh(), overwrite=overwrite)
-
-    def surface_mesh(self, spacing_mm: float | None = None, level: float = 0.5) -> Mesh:
-        """Triangle surface of the vessel lumen: marching cubes of the partial-volume voxelisation.
-
-        Args:
-            spacing_mm: grid spacing; default a third of the smallest radius, at least 1/64 of the extent.
-            level: occupancy iso-level (0.5 puts the surface at the vessel wall).
-
-        Returns:
-            Mesh with "triangle" cells in world millimetres.
-        """
-        from skimage.measure import marching_cubes
-
-        from angiogen.synth.voxelize import grid_around, voxelize
-
-        self.require_nonempty()
-        lo, hi = self.bounds_mm()
-        if spacing_mm is None:
-            spacing_mm = max(float(self.radii_mm.min()) / 3.0, float((hi - lo).max()) / 192.0)
-        shape, affine = grid_around(self, spacing_mm, margin_mm=2 * spacing_mm)
-        occupancy = voxelize(self, shape, affine=affine)
-        verts, faces, _normals, _values = marching_cubes(occupancy, level=level)
-        world = verts @ affine[:3, :3].T + affine[:3, 3]
-        return Mesh(points=world, cells={"triangle": faces.astype(np.int64)})
-
-    def write_surface(
-        self, path: str | Path, spacing_mm: float | None = None, overwrite: bool = False
-    ) -> Path:
-        """Write the lumen surface (:meth:`surface_mesh`) as .vtk, .vtu or .stl."""
-        return write_mesh(path, self.surface_mesh(spacing_mm), overwrite=overwrite)

@@ -1,4 +1,4 @@
-"""Vessel trees that fill an X-ray field, and their projected path-length images (dsa.md 2.3 and 4).
+"""Vessel trees that fill an X-ray field, and their projected path-length images (docs/methods/dsa.md §2.3 and §4).
 
 A scene holds one or more trees; each (stochastic L-system or coronary tree) is rotated at random, scaled so that its largest side spans
 60-100 % of the field of view at the isocentre (diameters kept), squeezed to at most ``depth_mm`` along the
@@ -19,7 +19,7 @@ from angiogen.synth.lsystem import grow_lsystem, place_tree, random_rotation, sa
 from angiogen.synth.tree import VesselTree
 from angiogen.synth.voxelize import voxelize
 from angiogen.xray.geometry import CArmGeometry
-from angiogen.xray.phantoms import centred_affine
+from angiogen.io.coordinates import centred_affine
 from angiogen.xray.projector import project
 
 

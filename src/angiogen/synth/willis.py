@@ -1,4 +1,4 @@
-"""Circle-of-Willis-like arterial rings and TOF-MRA-like volumes of them (vessel3d.md 4).
+"""Circle-of-Willis-like arterial rings and TOF-MRA-like volumes of them (the vessel3d task's training field).
 
 Anatomy is in LPS millimetres centred on the ring (x to the patient's left, y posterior, z superior). Inflow:
 the internal carotids (ICA) and the basilar (BA), formed by the two vertebrals (VA), come up from below. The ring

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import typer
+
+from angiogen.report.types import DemoContext, DemoResult, Figure
+
+__all__ = ["PLANNED_TASKS", "TASK_NAMES", "DemoContext", "DemoResult", "Figure", "Task", "registered_tasks"]
 
 #: Built tasks, in the order the demo runs them.
 TASK_NAMES: tuple[str, ...] = ("scar", "dsa")
@@ -25,33 +27,6 @@ PLANNED_TASKS: dict[str, str] = {
     "vessel3d": "3D vascular volumes such as Circle-of-Willis TOF-MRA (3D StyleGAN2)",
     "angio3d": "3D coronary arteries from two angiographic views with imperfect C-arm geometry",
 }
-
-
-@dataclass
-class Figure:
-    """A PNG figure for the report: ``path`` to the file and a one-line ``caption``."""
-
-    path: Path
-    caption: str
-
-
-@dataclass
-class DemoResult:
-    """What a task's demo step reports: figures, a flat metrics table, and notes in plain sentences."""
-
-    figures: list[Figure] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DemoContext:
-    """Inputs of a demo step: its own output directory, device name, seed and whether to stay quiet."""
-
-    out_dir: Path
-    device: str = "auto"
-    seed: int = 0
-    quiet: bool = False
 
 
 @dataclass(frozen=True)

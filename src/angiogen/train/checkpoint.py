@@ -141,9 +141,11 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     return tensors, metadata
 
 
-def _describe_mismatch(
+def describe_mismatch(
     loaded: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
 ) -> str | None:
+    """A one-line account of missing keys, unexpected keys and shape mismatches of ``loaded`` against
+    ``expected`` (a model's state dict); None when they match."""
     missing = [name for name in expected if name not in loaded]
     unexpected = [name for name in loaded if name not in expected]
     wrong_shape = [
@@ -183,7 +185,7 @@ def load_weights(path: str | Path, model: nn.Module) -> nn.Module:
         for name in names:
             if present and name not in loaded:
                 loaded[name] = loaded[present[0]]
-    problem = _describe_mismatch(loaded, expected)
+    problem = describe_mismatch(loaded, expected)
     if problem:
         raise InputError(f"weights do not match the model: {problem}", path)
     target.load_state_dict(loaded, strict=True)

@@ -61,10 +61,6 @@ class EMA:
             target.copy_(tensor)
         self.num_updates += 1
 
-    def averaged_state_dict(self) -> dict[str, torch.Tensor]:
-        """The averaged weights as a model state dict (what to save as the released weights)."""
-        return dict(self.shadow)
-
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:
         """Overwrite the weights of ``model`` with the averaged weights."""

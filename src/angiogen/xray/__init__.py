@@ -37,7 +37,8 @@ from angiogen.xray.physics import (
     mu_water_per_mm,
     noisy_counts,
 )
-from angiogen.xray.projector import ConeBeamProjector, backproject, project, ras_to_lps
+from angiogen.io.coordinates import lps_to_ras, ras_to_lps
+from angiogen.xray.projector import ConeBeamProjector, backproject, project
 
 __all__ = [
     "MU_60KEV_PER_MM",
@@ -64,6 +65,7 @@ __all__ = [
     "noisy_counts",
     "parse_view",
     "project",
+    "lps_to_ras",
     "ras_to_lps",
     "view_name",
     "voxelise",

@@ -1,6 +1,6 @@
 """C-arm geometry in the DICOM patient frame (LPS, millimetres), to and from DICOM XA tags.
 
-Conventions (DICOM PS3.3 C.8.7.5 and ../shared/methods/engine.md 2.4):
+Conventions (DICOM PS3.3 C.8.7.5 and docs/methods/engine.md §2.4):
 
 - World = patient LPS in mm: +x towards the patient's left, +y posterior, +z head.
 - Primary angle ``a`` (LAO +, RAO -) and secondary angle ``b`` (CRA +, CAU -) place the detector; at 0/0 (AP) the
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from angiogen.errors import InputError
+from angiogen.io.dicom import XAGeometry, find_dicom_value, geometry_from_dataset
 
 # Standard angiographic views: name -> (primary_deg, secondary_deg), DICOM signs (LAO +, RAO -, CRA +, CAU -).
 STANDARD_VIEWS: dict[str, tuple[float, float]] = {
@@ -330,45 +331,30 @@ class CArmGeometry:
 
         Reads Positioner Primary/Secondary Angle (0018,1510/1511), Distance Source to Detector (0018,1110),
         Distance Source to Patient (0018,1111) or, in enhanced XA, Distance Source to Isocenter (0018,9402),
-        Imager Pixel Spacing (0018,1164), Rows and Columns. Enhanced files are searched in the shared and the
-        first per-frame functional group. An Estimated Radiographic Magnification Factor (0018,1114) that
+        Imager Pixel Spacing (0018,1164) (else Pixel Spacing), Rows and Columns, through the one tag parser
+        :func:`angiogen.io.dicom.geometry_from_dataset` (enhanced files: the shared and the first per-frame
+        functional group). An Estimated Radiographic Magnification Factor (0018,1114) that
         disagrees with SID/SOD by more than 1 % is an error. ``sidecar`` (from :meth:`sidecar`) adds the table
         shift and detector rotation, which DICOM does not carry.
 
         Raises:
             InputError: a required tag is missing or the values are not a valid geometry.
         """
-        required = {
-            "PositionerPrimaryAngle": ("PositionerPrimaryAngle",),
-            "PositionerSecondaryAngle": ("PositionerSecondaryAngle",),
-            "DistanceSourceToDetector": ("DistanceSourceToDetector",),
-            "DistanceSourceToPatient": ("DistanceSourceToIsocenter", "DistanceSourceToPatient"),
-            "ImagerPixelSpacing": ("ImagerPixelSpacing",),
-            "Rows": ("Rows",),
-            "Columns": ("Columns",),
-        }
-        values: dict[str, Any] = {}
+        xa = geometry_from_dataset(dataset)
+        required = {"primary_deg": "PositionerPrimaryAngle", "secondary_deg": "PositionerSecondaryAngle",
+                    "sid_mm": "DistanceSourceToDetector", "sod_mm": "DistanceSourceToIsocenter or DistanceSourceToPatient",
+                    "pixel_spacing_mm": "ImagerPixelSpacing", "rows": "Rows", "cols": "Columns"}
         for name, keywords in required.items():
-            for keyword in keywords:
-                value = _find_dicom_value(dataset, keyword)
-                if value is not None:
-                    values[name] = value
-                    break
-            else:
-                raise InputError(f"DICOM geometry tag {' or '.join(keywords)} is missing")
+            if getattr(xa, name) is None:
+                raise InputError(f"DICOM geometry tag {keywords} is missing")
         sidecar = sidecar or {}
         geometry = cls(
-            primary_deg=float(values["PositionerPrimaryAngle"]),
-            secondary_deg=float(values["PositionerSecondaryAngle"]),
-            sid_mm=float(values["DistanceSourceToDetector"]),
-            sod_mm=float(values["DistanceSourceToPatient"]),
-            rows=int(values["Rows"]),
-            cols=int(values["Columns"]),
-            pixel_spacing_mm=tuple(float(v) for v in values["ImagerPixelSpacing"]),
+            primary_deg=xa.primary_deg, secondary_deg=xa.secondary_deg, sid_mm=xa.sid_mm, sod_mm=xa.sod_mm,
+            rows=xa.rows, cols=xa.cols, pixel_spacing_mm=xa.pixel_spacing_mm,
             isocenter_shift_mm=tuple(sidecar.get("isocenter_shift_mm", (0.0, 0.0, 0.0))),
             detector_rotation_deg=float(sidecar.get("detector_rotation_deg", 0.0)),
         )
-        magnification = _find_dicom_value(dataset, "EstimatedRadiographicMagnificationFactor")
+        magnification = find_dicom_value(dataset, "EstimatedRadiographicMagnificationFactor")
         if magnification is not None and abs(float(magnification) - geometry.magnification) > 0.01 * geometry.magnification:
             raise InputError(
                 f"Estimated Radiographic Magnification Factor {float(magnification):g} disagrees with "
@@ -393,6 +379,13 @@ class CArmGeometry:
             "Rows": self.rows,
             "Columns": self.cols,
         }
+
+    def to_xa(self, frame_time_ms: float | None = None) -> XAGeometry:
+        """This geometry as the DICOM record :func:`angiogen.io.dicom.write_dicom_xa` stores (with ``frame_time_ms``
+        between frames when given); table shift and detector rotation go in :meth:`sidecar`."""
+        return XAGeometry(primary_deg=self.primary_deg, secondary_deg=self.secondary_deg, sid_mm=self.sid_mm,
+                          sod_mm=self.sod_mm, pixel_spacing_mm=self.pixel_spacing_mm, frame_time_ms=frame_time_ms,
+                          rows=self.rows, cols=self.cols)
 
     def sidecar(self) -> dict[str, Any]:
         """The parts DICOM does not hold (table shift, detector rotation), for a JSON sidecar."""
@@ -474,22 +467,3 @@ class CArmGeometry:
         lengths = np.linalg.norm(delta, axis=-1)
         origins = np.broadcast_to(source, delta.shape).copy()
         return origins, delta / lengths[..., None], lengths
-
-
-def _find_dicom_value(dataset: Any, keyword: str) -> Any:
-    """Value of ``keyword`` at the top level of a Dataset or inside its functional groups (enhanced XA)."""
-    value = getattr(dataset, keyword, None)
-    if value is not None and value != "":
-        return value
-    for group_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        groups = getattr(dataset, group_name, None)
-        if not groups:
-            continue
-        for element in groups[0]:
-            if element.VR != "SQ":
-                continue
-            for item in element.value:
-                value = getattr(item, keyword, None)
-                if value is not None and value != "":
-                    return value
-    return None

@@ -1,6 +1,6 @@
 """Analytic phantoms with closed-form line integrals, and their partial-volume voxelisation.
 
-Shapes add: each carries ``mu_per_mm``, the attenuation it adds to what lies around it (engine.md 2.6). The
+Shapes add: each carries ``mu_per_mm``, the attenuation it adds to what lies around it (docs/methods/engine.md §2.6). The
 closed forms test and benchmark the projector: voxelise a shape with supersampling, project it, and compare with
 :func:`line_integrals` along the same rays.
 """
@@ -16,6 +16,7 @@ import torch
 from scipy.special import ndtr
 
 from angiogen.errors import InputError
+from angiogen.io.coordinates import centred_affine
 from angiogen.xray.geometry import CArmGeometry
 
 
@@ -275,13 +276,6 @@ def voxelise(
         window = tuple(slice(b, e) for b, e in zip(begin, end))
         volume[window] += item.mu_per_mm * fraction
     return volume.to(dtype)
-
-
-def centred_affine(shape: Sequence[int], spacing_mm: float = 1.0) -> np.ndarray:
-    """(4, 4) voxel-to-LPS affine of an axis-aligned grid centred on the origin: index (d, h, w) along (x, y, z)."""
-    affine = np.diag([spacing_mm, spacing_mm, spacing_mm, 1.0])
-    affine[:3, 3] = -spacing_mm * (np.asarray(shape, dtype=float) - 1) / 2
-    return affine
 
 
 __all__ = ["Cylinder", "Ellipsoid", "GaussianBlob", "Shape", "centred_affine", "line_integrals", "voxelise"]

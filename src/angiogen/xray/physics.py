@@ -4,9 +4,9 @@ Attenuation values are at one effective energy (default 60 keV). Mass attenuatio
 coherent scattering) are from the NIST XCOM / Hubbell & Seltzer tables (NIST Standard Reference Database 126):
 water 0.2683, 0.2269, 0.2059, 0.1837, 0.1707 cm^2/g and iodine 22.10, 12.32, 7.583, 3.510, 1.942 cm^2/g at
 40, 50, 60, 80, 100 keV (all above iodine's K edge at 33.2 keV); values between are interpolated log-log.
-Tissue values at 60 keV follow ../shared/methods/engine.md 2.5.
+Tissue values at 60 keV follow docs/methods/engine.md §2.5.
 
-Noise model per frame (engine.md 2.5): N ~ Poisson(N0 e^-p) photons, plus Normal(0, sigma_e^2) electronic noise in
+Noise model per frame (docs/methods/engine.md §2.5): N ~ Poisson(N0 e^-p) photons, plus Normal(0, sigma_e^2) electronic noise in
 photon equivalents, optional Gaussian detector blur of N, then p~ = -ln(max(N, 1) / N0). Without blur,
 Var p~ ≈ e^p / N0 + sigma_e^2 e^(2p) / N0^2.
 
@@ -30,7 +30,7 @@ _IODINE_CM2_PER_G = np.array([22.10, 12.32, 7.583, 3.510, 1.942])
 
 DEFAULT_ENERGY_KEV = 60.0
 
-# Linear attenuation at 60 keV in 1/mm (engine.md 2.5).
+# Linear attenuation at 60 keV in 1/mm (docs/methods/engine.md §2.5).
 MU_60KEV_PER_MM: dict[str, float] = {
     "air": 0.0,
     "lung": 0.0053,

@@ -13,7 +13,7 @@ Memory is bounded by chunking rays: at most ``max_samples`` plane samples are he
 more than one chunk, each chunk is checkpointed (recomputed in the backward pass) so the saved state stays small.
 
 Volume convention: ``volume[d, h, w]`` sits at world position ``affine @ (d, h, w, 1)`` in LPS mm; a NIfTI (RAS)
-affine converts with :func:`ras_to_lps`.
+affine converts with :func:`angiogen.io.coordinates.ras_to_lps`.
 """
 
 from __future__ import annotations
@@ -32,14 +32,6 @@ DEFAULT_MAX_SAMPLES = 1 << 24  # plane samples held at once (about 200 MB of flo
 PLANE_BLOCK_SAMPLES = 1 << 24  # plane samples per grid_sample call (few, large calls are fastest on a busy CPU)
 
 GeometryLike = CArmGeometry | Sequence[CArmGeometry] | CArmPose
-
-
-def ras_to_lps(affine: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """Turn a voxel-to-RAS affine (NIfTI, nibabel) into a voxel-to-LPS affine (DICOM, this projector)."""
-    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
-    if isinstance(affine, torch.Tensor):
-        return torch.as_tensor(flip, dtype=affine.dtype, device=affine.device) @ affine
-    return flip @ np.asarray(affine, dtype=float)
 
 
 def as_pose(geometry: GeometryLike, dtype: torch.dtype, device: torch.device) -> CArmPose:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from angiogen.tasks.scar.groups import build_groups
-from angiogen.tasks.scar.slices import SliceStack
+from angiogen.io.slice_stack import SliceStack
 
 
 def _tilted_affine(tilt_deg: float, pixel_mm: float, spacing_mm: float, origin: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ from angiogen.nets.coordinate_mlp import CoordinateMLP, MLPConfig
 from angiogen.tasks.scar.evaluate import score_field
 from angiogen.tasks.scar.infer import reconstruct
 from angiogen.tasks.scar.synthetic import CaseSpec, make_case
-from angiogen.tasks.scar.train import TrainConfig, fit, group_batches, group_mean_loss, learning_rate
+from angiogen.tasks.scar import train as train_module
+from angiogen.tasks.scar.train import FitConfig, fit, group_batches, group_mean_loss, learning_rate
 
 
 @pytest.fixture(scope="module")
@@ -59,24 +60,44 @@ def test_batches_never_split_groups() -> None:
     assert np.array_equal(np.concatenate(ordered), np.arange(len(sizes)))
 
 
-def test_batched_training_uses_whole_groups(tiny_case) -> None:
-    config = TrainConfig(epochs=2, batch_memberships=500, seed=0)
+def test_batched_training_uses_whole_groups(tiny_case, monkeypatch) -> None:
+    built: list[tuple[np.ndarray, object]] = []
+
+    class RecordingBatch(train_module._Batch):
+        def __init__(self, data, groups, *args, **kwargs) -> None:  # noqa: ANN001
+            super().__init__(data, groups, *args, **kwargs)
+            built.append((np.sort(groups), self))
+
+    monkeypatch.setattr(train_module, "_Batch", RecordingBatch)
+    groups = tiny_case.data.groups
+    config = FitConfig(epochs=2, batch_memberships=500, seed=0)
     result = fit(tiny_case.data, MLPConfig(width=16, depth=2), config)
     assert result.model.info["full_batch"] is False
-    assert result.steps > 2
+    assert result.steps == len(built) > 2  # one optimiser step per batch, no validation batch
+    per_epoch = len(built) // config.epochs
+    for epoch in range(config.epochs):
+        batches = built[epoch * per_epoch:(epoch + 1) * per_epoch]
+        seen = np.concatenate([ids for ids, _ in batches])
+        assert np.array_equal(np.sort(seen), np.arange(groups.n_groups))  # every group in exactly one batch
+        for ids, batch in batches:
+            # ... with all of its memberships (pixel-node pairs): none left behind for another batch
+            counts = np.bincount(batch.member_group.numpy(), minlength=len(ids))
+            assert np.array_equal(counts, groups.size[ids])
+            assert int(batch.member_node.max()) + 1 == len(batch.coords)
+    assert not np.array_equal(built[0][0], built[per_epoch][0])  # reshuffled between epochs
 
 
 def test_cyclic_learning_rate_is_triangular() -> None:
-    config = TrainConfig.original()
+    config = FitConfig.original()
     lrs = [learning_rate(config, step, 10_000) for step in (0, 1000, 2000, 3000, 4000)]
     assert lrs == pytest.approx([1e-3, 5.5e-3, 1e-2, 5.5e-3, 1e-3])
 
 
 def test_fit_is_deterministic_under_a_seed(tiny_case) -> None:
-    config = TrainConfig(epochs=15, seed=7)
+    config = FitConfig(epochs=15, seed=7)
     first = fit(tiny_case.data, MLPConfig(width=32, depth=3), config)
     second = fit(tiny_case.data, MLPConfig(width=32, depth=3), config)
-    other = fit(tiny_case.data, MLPConfig(width=32, depth=3), TrainConfig(epochs=15, seed=8))
+    other = fit(tiny_case.data, MLPConfig(width=32, depth=3), FitConfig(epochs=15, seed=8))
     for name, value in first.model.net.state_dict().items():
         assert torch.equal(value, second.model.net.state_dict()[name])
     assert first.history == second.history
@@ -88,7 +109,7 @@ def test_fit_is_deterministic_under_a_seed(tiny_case) -> None:
 
 def test_tiny_phantom_is_reconstructed(tiny_case) -> None:
     mlp = MLPConfig(width=64, depth=3)
-    result = fit(tiny_case.data, mlp, TrainConfig(epochs=300, lr=3e-3, seed=0))
+    result = fit(tiny_case.data, mlp, FitConfig(epochs=300, lr=3e-3, seed=0))
     recon = reconstruct(result.model, tiny_case.data.points_mm, 20, seed=0)
     scores = score_field(tiny_case.data, recon.probability, recon.uncertainty)
     assert scores["dice"] > 0.9

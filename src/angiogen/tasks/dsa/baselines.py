@@ -1,4 +1,4 @@
-"""Conventional DSA baselines (dsa.md 2.8): live - mask, after rigid 2-D sub-pixel registration, and smoothed.
+"""Conventional DSA baselines (docs/methods/dsa.md §2.8): live - mask, after rigid 2-D sub-pixel registration, and smoothed.
 
 Frames are line integrals (attenuation positive), so the subtraction ``live - mask`` is the vessel image.
 """

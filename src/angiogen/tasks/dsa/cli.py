@@ -10,40 +10,34 @@ from typing import Optional
 
 import typer
 
-from angiogen.cli_common import global_options
+from angiogen.cli_common import (MODELS_DIR, OVERWRITE_HELP, SET_HELP, WORKERS_HELP, build_config, bundled_model_path,
+                                 global_options, profile_values, progress_bar)
 from angiogen.errors import InputError
 from angiogen.tasks.registry import DemoContext, DemoResult, Figure, Task
 
 log = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-BUNDLED_MODEL = Path(__file__).resolve().parents[2] / "models" / "dsa" / "dsa_unet16.safetensors"
-#: Small settings for CI and quick looks (dsa.md 4, smoke profile).
+BUNDLED_MODEL = MODELS_DIR / "dsa" / "dsa_unet16.safetensors"
+#: Small settings for CI and quick looks (docs/methods/dsa.md §4, smoke profile).
 SMOKE_DATA = {"n_phantoms": 8, "views_per_phantom": 2, "n_scenes": 8, "views_per_scene": 2, "n_val": 4, "n_test": 8}
 SMOKE_RECIPE = {"steps": 200, "validate_every": 100, "checkpoint_every": 100, "log_every": 20}
+DATA_PROFILES = {"cpu": {}, "smoke": SMOKE_DATA}
+RECIPE_PROFILES = {"cpu": {}, "smoke": SMOKE_RECIPE}
 TTA_HELP = ("Average the network over the 8 rotations and flips of each frame (8x the compute, about +0.5 dB ROI "
             "PSNR on the motion test set); --no-tta runs one view.")
-SET_HELP = "Override a setting, key=value (repeatable), e.g. --set n_phantoms=96 or --set pairs.crop_px=96."
-
-
-def _progress(quiet: bool):  # noqa: ANN202 - returns a rich Progress context
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=quiet)
 
 
 @app.command()
 def prepare(
     ctx: typer.Context,
     out: Path = typer.Option(..., help="Dataset folder: banks.npz, motion_test.npz, manifest.json."),
-    profile: str = typer.Option("cpu", help="cpu (dsa.md 4: 288 backgrounds, 288 vessel views, 48 test cases) "
+    profile: str = typer.Option("cpu", help="cpu (docs/methods/dsa.md §4: 288 backgrounds, 288 vessel views, 48 test cases) "
                                 "or smoke (a minute)."),
     config: Optional[Path] = typer.Option(None, help="YAML file of data settings."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     scheduler: str = typer.Option("local", help="Dask: local, synchronous or a scheduler address."),
-    workers: int = typer.Option(2, help="Worker processes of the local Dask cluster."),
+    workers: int = typer.Option(2, help=WORKERS_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
     """Synthesise the background and vessel banks, validation pairs and the motion test set."""
@@ -53,12 +47,11 @@ def prepare(
         BANKS_FILE, MANIFEST_FILE, TEST_FILE, DataConfig, build_banks, build_motion_test, write_dataset)
 
     options = global_options(ctx)
-    base = _profile(profile, SMOKE_DATA)
-    data_config = (DataConfig.from_yaml(config, set_) if config else DataConfig.build(base, set_)).check()
+    data_config = build_config(DataConfig, profile_values(profile, DATA_PROFILES), config, set_).check()
     for name in (BANKS_FILE, TEST_FILE, MANIFEST_FILE):
         check_writable(out / name, overwrite)
     start = time.perf_counter()
-    with _progress(options.quiet) as bar:
+    with progress_bar(options.quiet) as bar:
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int) -> None:
@@ -92,13 +85,13 @@ def train(
 ) -> None:
     """Train the U-Net on pairs drawn on the fly; writes OUT/outputs/model.safetensors and the loss curves."""
     from angiogen.io.rundir import RunDir, create_run_dir, open_run_dir
+    from angiogen.report.figures import plot_training_curves
     from angiogen.tasks.dsa.data import load_dataset
-    from angiogen.tasks.dsa.figures import plot_training_curves
     from angiogen.tasks.dsa.train import RecipeConfig, fit
     from angiogen.train import DistributedContext, init_distributed, select_device
 
     options = global_options(ctx)
-    values = _profile(profile, SMOKE_RECIPE)
+    values = profile_values(profile, RECIPE_PROFILES)
     if steps is not None:
         values["steps"] = steps
     if adversarial:
@@ -107,7 +100,7 @@ def train(
         run = open_run_dir(out)
         recipe = RecipeConfig.from_yaml(run.config, [*(set_ or []), *([f"steps={steps}"] if steps else [])])
     else:
-        recipe = RecipeConfig.from_yaml(config, set_) if config else RecipeConfig.build(values, set_)
+        recipe = build_config(RecipeConfig, values, config, set_)
     _, banks, _ = load_dataset(data)
     ctx_dist = init_distributed() if DistributedContext.from_env().is_distributed else DistributedContext.from_env()
     if resume:
@@ -118,14 +111,9 @@ def train(
         recipe.save(run.config)
     else:
         run = RunDir(out)  # rank 0 creates the folder; the others only write through the Trainer on rank 0
-    handler = run.attach_log() if ctx_dist.is_main else None
     device = ctx_dist.device() if ctx_dist.is_distributed else select_device(options.device)
-    try:
+    with run.logging_to_file(enabled=ctx_dist.is_main):
         fitted = fit(banks, recipe, run, options.seed, device, ctx_dist, resume, options.quiet)
-    finally:
-        if handler is not None:
-            logging.getLogger("angiogen").removeHandler(handler)
-            handler.close()
     if not ctx_dist.is_main:
         return
     model_path = fitted.model.save(run.outputs / "model.safetensors", overwrite=True)
@@ -152,11 +140,11 @@ def predict(
         "first turned attenuation-positive by their DICOM PixelIntensityRelationship (sign)."),
     batch_size: int = typer.Option(8, help="Frames per forward pass."),
     tta: bool = typer.Option(True, "--tta/--no-tta", help=TTA_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Vessel-only images of every frame, written in the input's format plus float TIFF and PNG previews."""
-    from angiogen.tasks.dsa.infer import (attenuation_frames, check_mask, holds_line_integrals, output_paths,
-                                          read_frames, write_results)
+    from angiogen.io.frames import attenuation_frames, holds_line_integrals, read_frames
+    from angiogen.tasks.dsa.infer import check_mask, output_paths, write_results
     from angiogen.tasks.dsa.model import load_model
     from angiogen.train.device import select_device
     from angiogen.io.atomic import check_writable
@@ -170,7 +158,7 @@ def predict(
         check_mask(stack, mask_stack)
     for path in output_paths(out, stack, mask_stack is not None).values():
         check_writable(path, overwrite)
-    net = load_model(model or _bundled_model())
+    net = load_model(model or bundled_model_path("dsa", BUNDLED_MODEL.name))
     if normalisation == "auto":
         normalisation = "global" if holds_line_integrals(stack) else "local"
     frames = attenuation_frames(stack)
@@ -188,7 +176,7 @@ def evaluate(
     out: Path = typer.Option(..., help="Output folder: results.json, comparison.png."),
     model: Optional[Path] = typer.Option(None, help="Model .safetensors (default: the bundled CPU model)."),
     tta: bool = typer.Option(True, "--tta/--no-tta", help=TTA_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Ours vs all-zero, conventional, registered, registered+smoothed and no-motion DSA, per dose."""
     from angiogen.io.atomic import check_writable
@@ -203,7 +191,7 @@ def evaluate(
     for path in (results_path, figure_path):
         check_writable(path, overwrite)
     _, _, test = load_dataset(data)
-    net = load_model(model or _bundled_model())
+    net = load_model(model or bundled_model_path("dsa", BUNDLED_MODEL.name))
     results = run_evaluation(functools.partial(net.predict, tta=tta), test)
     examples = results.pop("examples")
     out.mkdir(parents=True, exist_ok=True)
@@ -213,18 +201,6 @@ def evaluate(
         typer.echo(f"N0 {dose}: " + ", ".join(f"{method} {values['roi_psnr']:.2f} dB / {values['bg_rms']:.4f}"
                                              for method, values in row.items()))
     typer.echo(f"wrote {results_path} and {figure_path} (ROI PSNR dB / background RMS)")
-
-
-def _profile(name: str, smoke: dict) -> dict:
-    if name not in ("cpu", "smoke"):
-        raise InputError(f"--profile must be cpu or smoke, got {name!r}")
-    return dict(smoke) if name == "smoke" else {}
-
-
-def _bundled_model() -> Path:
-    if not BUNDLED_MODEL.is_file():
-        raise InputError("the bundled dsa model is missing from this installation; pass --model", BUNDLED_MODEL)
-    return BUNDLED_MODEL
 
 
 def demo_step(context: DemoContext) -> DemoResult:
@@ -241,7 +217,7 @@ def demo_step(context: DemoContext) -> DemoResult:
     out.mkdir(parents=True, exist_ok=True)
     run = angiography_sequence(seed=context.seed, index=0, view="RAO30/CRA20", n_frames=8,
                                motion=Motion(breathing_amplitude=0.6), photons_per_pixel=1.5e5)
-    net = load_model(_bundled_model())
+    net = load_model(bundled_model_path("dsa", BUNDLED_MODEL.name))
     ours = net.predict(run.noisy_live)
     rows, metrics = {}, {}
     for frame in (3, 7):

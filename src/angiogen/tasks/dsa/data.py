@@ -1,4 +1,4 @@
-"""Datasets of the dsa task: background and vessel banks, fixed validation pairs, the motion test set (dsa.md 2.3, 2.8).
+"""Datasets of the dsa task: background and vessel banks, fixed validation pairs, the motion test set (docs/methods/dsa.md §2.3, §2.8).
 
 Everything is a pure function of (seed, stream, index), so banks built on any number of Dask workers are identical:
 
@@ -20,9 +20,6 @@ sha256 of each file). Arrays are loaded with ``allow_pickle=False``.
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,28 +30,26 @@ from pydantic import Field
 
 from angiogen.config import Config
 from angiogen.errors import InputError
-from angiogen.io.atomic import check_writable, write_bytes_atomic, write_text_atomic
-from angiogen.synth.anatomy import ANATOMIES, random_anatomy
+from angiogen.io.datasets import MANIFEST_FILE, read_dataset_arrays, read_manifest, write_dataset_folder
+from angiogen.synth.anatomy import ANATOMIES
 from angiogen.synth.angio import frame_generator
+from angiogen.synth.backgrounds import ViewSampler, draw_anatomy
+from angiogen.synth.backgrounds import background_views as synth_background_views
 from angiogen.synth.lsystem import axis_angle_rotation
 from angiogen.synth.parallel import map_indexed
-from angiogen.synth.torso import torso_phantom
 from angiogen.synth.vessel_images import field_tree, path_length_images
-from angiogen.xray.geometry import CArmGeometry
 from angiogen.xray.phantoms import line_integrals
-from angiogen.xray.physics import add_noise, hu_to_mu
-from angiogen.xray.projector import project
+from angiogen.xray.physics import add_noise
 
 # Index streams: every sample of a stream depends only on (seed, stream, index).
 TRAIN_PHANTOMS, VAL_PHANTOMS, TEST_PHANTOMS = 0, 1, 2
 TRAIN_SCENES, VAL_SCENES, TEST_SCENES = 3, 4, 5
 VAL_PAIRS, TEST_CASES = 6, 7
-BANKS_FILE, TEST_FILE, MANIFEST_FILE = "banks.npz", "motion_test.npz", "manifest.json"
-TORSO_SHAPE, TORSO_SPACING_MM = (96, 96, 96), 3.2  # 307 mm cube around the isocentre, as the engine's runs
+BANKS_FILE, TEST_FILE = "banks.npz", "motion_test.npz"
 
 
 class DataConfig(Config):
-    """How the dsa datasets are synthesised (defaults: the CPU setting of dsa.md 4)."""
+    """How the dsa datasets are synthesised (defaults: the CPU setting of docs/methods/dsa.md §4)."""
 
     detector_px: int = Field(128, ge=16, le=4096, description="Detector rows = columns.")
     pixel_mm: float = Field(2.0, gt=0, description="Detector pixel spacing, mm.")
@@ -92,6 +87,12 @@ class DataConfig(Config):
             if not 0 < low <= high:
                 raise InputError(f"{name} must be 0 < low <= high, got {(low, high)}")
         return self
+
+    @property
+    def views(self) -> ViewSampler:
+        """The random C-arm views of this dataset."""
+        return ViewSampler(self.primary_range_deg, self.secondary_range_deg, self.sid_mm, self.sod_mm,
+                           self.detector_px, self.pixel_mm)
 
     @property
     def field_mm(self) -> float:
@@ -137,44 +138,15 @@ class MotionTestSet:
         return len(self.vessel_b)
 
 
-def random_view(config: DataConfig, rng: np.random.Generator) -> CArmGeometry:
-    """A C-arm view with angles drawn uniformly in the configured ranges."""
-    return CArmGeometry(
-        primary_deg=float(rng.uniform(-config.primary_range_deg, config.primary_range_deg)),
-        secondary_deg=float(rng.uniform(-config.secondary_range_deg, config.secondary_range_deg)),
-        sid_mm=config.sid_mm, sod_mm=config.sod_mm, rows=config.detector_px, cols=config.detector_px,
-        pixel_spacing_mm=config.pixel_mm,
-    )
-
-
 def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(stream), int(index)])
 
 
-def _anatomy(config: DataConfig, rng: np.random.Generator) -> list:
-    return random_anatomy(str(rng.choice(config.anatomies)), rng)
-
-
 def background_views(config: DataConfig, seed: int, stream: int, index: int, n_views: int) -> np.ndarray:
-    """(n_views, H, W) float32 line integrals of one random phantom at random views (clipped at 0): the voxel CT
-    torso with probability ``ct_torso_fraction``, else an analytic anatomy (exact line integrals)."""
-    rng = _rng(seed, stream, index)
-    if rng.random() < config.ct_torso_fraction:
-        return _ct_torso_views(config, rng, n_views)
-    shapes = _anatomy(config, rng)
-    views = [random_view(config, rng) for _ in range(n_views)]
-    return np.stack([np.clip(line_integrals(shapes, view), 0, None) for view in views]).astype(np.float32)
-
-
-def _ct_torso_views(config: DataConfig, rng: np.random.Generator, n_views: int) -> np.ndarray:
-    """The engine's CT torso at a random breathing state, texture and rigid pose (N(0, 15 mm) per axis, N(0, 4
-    deg) per Euler angle), 3.2 mm voxels, projected at ``n_views`` random views."""
-    torso = torso_phantom(TORSO_SHAPE, TORSO_SPACING_MM, seed=int(rng.integers(2**31)),
-                          breathing=float(rng.uniform(0.0, 1.0)), shift_mm=tuple(rng.normal(0.0, 15.0, 3)),
-                          rotation_deg=tuple(rng.normal(0.0, 4.0, 3)))
-    views = [random_view(config, rng) for _ in range(n_views)]
-    projected = project(hu_to_mu(torch.from_numpy(torso.hu)), torso.affine, views)
-    return np.clip(projected.numpy(), 0, None).astype(np.float32)
+    """(n_views, H, W) float32 line integrals of phantom ``index`` of ``stream`` at random views
+    (:func:`angiogen.synth.backgrounds.background_views` with the configured anatomies and CT-torso share)."""
+    return synth_background_views(_rng(seed, stream, index), config.views, n_views, config.anatomies,
+                                  config.ct_torso_fraction)
 
 
 def _scene(config: DataConfig, rng: np.random.Generator) -> list:
@@ -186,7 +158,7 @@ def vessel_views(config: DataConfig, seed: int, stream: int, index: int, n_views
     """(n_views, H, W) float32 lumen path lengths (mm) of one random vessel scene at random views."""
     rng = _rng(seed, stream, index)
     trees = _scene(config, rng)
-    views = [random_view(config, rng) for _ in range(n_views)]
+    views = [config.views(rng) for _ in range(n_views)]
     return path_length_images(trees, views, config.vessel_grid, config.vessel_spacing_mm)
 
 
@@ -204,9 +176,9 @@ def validation_pair(config: DataConfig, seed: int, index: int) -> tuple[np.ndarr
 def motion_case(config: DataConfig, seed: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One motion test case: (mask at pose A, static mask at pose B, vessel-only at pose B), noise-free."""
     rng = _rng(seed, TEST_CASES, index)
-    shapes = _anatomy(config, _rng(seed, TEST_PHANTOMS, index))
+    shapes = draw_anatomy(_rng(seed, TEST_PHANTOMS, index), config.anatomies)
     trees = _scene(config, _rng(seed, TEST_SCENES, index))
-    view = random_view(config, rng)
+    view = config.views(rng)
     axis = rng.normal(size=3)  # rotation by N(0, sd) degrees about a uniformly random axis
     rotation = axis_angle_rotation(axis, float(rng.normal(0.0, config.motion_rotation_deg)))
     translation = rng.normal(0.0, config.motion_translation_mm, 3)
@@ -270,21 +242,11 @@ def build_motion_test(config: DataConfig, seed: int, session: Any = "synchronous
 def write_dataset(folder: str | Path, config: DataConfig, seed: int, banks: Banks, test: MotionTestSet,
                   overwrite: bool = False) -> Path:
     """Write ``banks.npz``, ``motion_test.npz`` and ``manifest.json`` atomically; return the manifest path."""
-    folder = Path(folder)
-    for name in (BANKS_FILE, TEST_FILE, MANIFEST_FILE):
-        check_writable(folder / name, overwrite)
-    folder.mkdir(parents=True, exist_ok=True)
     arrays = {
         BANKS_FILE: {"backgrounds": banks.backgrounds, "vessels": banks.vessels, "val_inputs": banks.val_inputs,
                      "val_targets": banks.val_targets},
         TEST_FILE: {"mask_a": test.mask_a, "mask_b": test.mask_b, "vessel_b": test.vessel_b},
     }
-    digests = {}
-    for name, content in arrays.items():
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **content)
-        digests[name] = hashlib.sha256(buffer.getvalue()).hexdigest()
-        write_bytes_atomic(folder / name, buffer.getvalue(), overwrite)
     manifest = {
         "format": "angiogen-dsa-dataset/1", "seed": int(seed), "config": config.model_dump(mode="json"),
         "counts": {"backgrounds": len(banks.backgrounds), "vessels": len(banks.vessels),
@@ -292,32 +254,18 @@ def write_dataset(folder: str | Path, config: DataConfig, seed: int, banks: Bank
         "background_mean": banks.mean, "background_std": banks.std, "test_doses": test.doses,
         "units": {"backgrounds": "line integrals", "vessels": "lumen path length, mm",
                   "val_targets": "iodine line integrals", "test": "line integrals"},
-        "sha256": digests,
     }
-    return write_text_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=1), overwrite=True)
+    return write_dataset_folder(folder, arrays, manifest, overwrite)
 
 
 def load_dataset(folder: str | Path) -> tuple[DataConfig, Banks, MotionTestSet]:
     """Read a dataset folder written by :func:`write_dataset` (checks the files' presence and digests)."""
-    folder = Path(folder)
-    manifest_path = folder / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise InputError("not a dsa dataset folder (no manifest.json); run `angiogen dsa prepare`", folder)
+    manifest = read_manifest(folder, "a dsa dataset folder", "run `angiogen dsa prepare`")
     try:
-        manifest = json.loads(manifest_path.read_text())
         config = DataConfig.model_validate(manifest["config"])
     except (ValueError, KeyError) as error:
-        raise InputError(f"unreadable manifest ({type(error).__name__})", manifest_path) from error
-    loaded = {}
-    for name in (BANKS_FILE, TEST_FILE):
-        path = folder / name
-        if not path.is_file():
-            raise InputError("missing dataset file", path)
-        raw = path.read_bytes()
-        if hashlib.sha256(raw).hexdigest() != manifest.get("sha256", {}).get(name):
-            raise InputError("file does not match the manifest's sha256 (changed or truncated)", path)
-        with np.load(io.BytesIO(raw), allow_pickle=False) as content:
-            loaded[name] = {key: content[key] for key in content.files}
+        raise InputError(f"unreadable manifest ({type(error).__name__})", Path(folder) / MANIFEST_FILE) from error
+    loaded = read_dataset_arrays(folder, manifest, (BANKS_FILE, TEST_FILE))
     bank = loaded[BANKS_FILE]
     banks = Banks(bank["backgrounds"], bank["vessels"], bank["val_inputs"], bank["val_targets"],
                   float(manifest["background_mean"]), float(manifest["background_std"]))

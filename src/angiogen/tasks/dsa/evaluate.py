@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import wilcoxon
 
+from angiogen.metrics.compare import mean_sd, paired_wilcoxon
 from angiogen.metrics.image import central_crop, psnr, rms, roi_mask, ssim
 from angiogen.tasks.dsa.baselines import registered_dsa, subtract
 from angiogen.tasks.dsa.data import MotionTestSet, noisy_case_frames
@@ -77,23 +77,14 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], test: MotionTestSet,
             done += 1
             if progress:
                 progress(done, total)
-        summary = {method: {metric: {"mean": float(np.mean(values)), "sd": float(np.std(values)),
-                                     "values": [float(v) for v in values]}
-                            for metric, values in by_metric.items()}
+        summary = {method: {metric: mean_sd(values) for metric, values in by_metric.items()}
                    for method, by_metric in scores.items()}
         summary["wilcoxon_vs_registered"] = {
-            metric: _paired_test(scores["ours"][metric], scores["registered"][metric]) for metric in ("roi_psnr", "bg_rms")
+            metric: paired_wilcoxon(scores["ours"][metric], scores["registered"][metric])
+            for metric in ("roi_psnr", "bg_rms")
         }
         doses[f"{dose:g}"] = summary
     return {"doses": doses, "n_cases": len(test), "methods": list(methods), "examples": examples}
-
-
-def _paired_test(ours: list[float], other: list[float]) -> dict[str, float]:
-    """Median paired difference and the two-sided Wilcoxon signed-rank p-value (1.0 when all differences are 0)."""
-    differences = np.asarray(ours) - np.asarray(other)
-    if len(differences) < 2 or not np.any(differences):
-        return {"median_difference": float(np.median(differences)) if len(differences) else 0.0, "p_value": 1.0}
-    return {"median_difference": float(np.median(differences)), "p_value": float(wilcoxon(ours, other).pvalue)}
 
 
 def summary_table(results: dict, metrics: tuple[str, ...] = ("roi_psnr", "bg_rms")) -> dict[str, dict]:

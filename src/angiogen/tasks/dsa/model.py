@@ -2,7 +2,7 @@
 
 The network is MONAI's ``BasicUNet`` (2-D): an input double conv, four max-pool down levels (the last one the
 method's extra level at the same width), transposed-conv up levels with skip concatenation, a 1x1 output conv,
-LeakyReLU(0.01) and no normalisation, the topology of dsa.md 2.5. Channels are ``base * (1, 2, 4, 8, 8)``;
+LeakyReLU(0.01) and no normalisation, the topology of docs/methods/dsa.md §2.5. Channels are ``base * (1, 2, 4, 8, 8)``;
 ``base`` 16 gives 1.18 M parameters (the CPU model), 64 the original's width. Inputs are padded to a multiple of
 16. Frames in line-integral units are normalised with the training background statistics (``global``); display
 or log frames of unknown scale with their own run's mean and standard deviation (``local``). By default a prediction
@@ -12,7 +12,6 @@ those augmentations, so each view is an equally good estimate and their mean ave
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,7 @@ from monai.networks.nets import BasicUNet
 from torch import nn
 
 from angiogen.errors import InputError
-from angiogen.io.atomic import check_writable
-from angiogen.train.checkpoint import read_safetensors, save_weights
+from angiogen.train.model_file import read_model_file, write_model_file
 
 FORMAT = "angiogen.dsa.model/1"
 MULTIPLE = 16  # 2 ** (number of down levels)
@@ -72,13 +70,8 @@ class DSAModel:
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write weights and metadata to a ``.safetensors`` file, atomically; refuse to replace without overwrite."""
-        path = Path(path)
-        if path.suffix != ".safetensors":
-            raise InputError("models are written as .safetensors", path)
-        check_writable(path, overwrite)
-        metadata = {"format": FORMAT, "base_channels": str(self.base_channels), "mean": repr(self.mean),
-                    "std": repr(self.std), "info": json.dumps(self.info)}
-        return save_weights(path, self.net, metadata)
+        fields = {"base_channels": self.base_channels, "mean": self.mean, "std": self.std, "info": self.info}
+        return write_model_file(path, self.net, FORMAT, fields, overwrite)
 
     @torch.no_grad()
     def predict(self, frames: np.ndarray, normalisation: str = "global", batch_size: int = 8,
@@ -119,13 +112,8 @@ def load_model(path: str | Path) -> DSAModel:
     Raises:
         InputError: missing or unreadable file, not a dsa model, or weights that do not fit the stored width.
     """
-    tensors, metadata = read_safetensors(path)
-    if metadata.get("format") != FORMAT:
-        raise InputError(f"not a dsa model (format {metadata.get('format')!r}, expected {FORMAT!r})", path)
-    base = int(metadata["base_channels"])
-    net = build_unet(base)
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as error:
-        raise InputError(f"weights do not match a U-Net of width {base} ({error})", path) from error
-    return DSAModel(net, float(metadata["mean"]), float(metadata["std"]), base, json.loads(metadata.get("info", "{}")))
+    model_file = read_model_file(path, FORMAT, "a dsa model")
+    base = int(model_file.value("base_channels"))
+    net = model_file.load_into(build_unet(base), f"a U-Net of width {base}")
+    return DSAModel(net, float(model_file.value("mean")), float(model_file.value("std")), base,
+                    model_file.value("info", {}))

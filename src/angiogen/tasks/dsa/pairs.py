@@ -1,4 +1,4 @@
-"""Training pairs drawn on the fly from the banks (dsa.md 2.3, 2.4 and 4).
+"""Training pairs drawn on the fly from the banks (docs/methods/dsa.md §2.3, §2.4 and §4).
 
 Batch ``index`` is a pure function of (seed, index), so a resumed run sees the batches an unbroken run would.
 Per sample: a random background and a random vessel image (random rot90 / flip of its own); a joint augmentation of
@@ -27,7 +27,7 @@ from angiogen.tasks.dsa.data import Banks
 from angiogen.xray.physics import add_noise
 
 PAIR_STREAM = 100
-VESSEL_THRESHOLD = 0.01  # line integral above which a pixel "carries iodine" (dsa.md 2.8)
+VESSEL_THRESHOLD = 0.01  # line integral above which a pixel "carries iodine" (docs/methods/dsa.md §2.8)
 
 
 class PairConfig(Config):
@@ -37,7 +37,7 @@ class PairConfig(Config):
     crop_px: int = Field(64, ge=16, description="Side of the training crop (a multiple of the net's 16).")
     vessel_centred: float = Field(0.75, ge=0, le=1, description="Share of crops centred on a vessel pixel.")
     # Training iodine range, wider than the physical 0.01-0.05 1/mm of the test set towards the paper's contrast
-    # (dsa.md 4): with faint vessels only, the small CPU model keeps tracing bone edges instead of vessels.
+    # (docs/methods/dsa.md §4): with faint vessels only, the small CPU model keeps tracing bone edges instead of vessels.
     delta_mu_range: tuple[float, float] = (0.01, 0.15)
     dose_range: tuple[float, float] = (5e4, 5e5)
     flip_p: float = Field(0.5, ge=0, le=1, description="Probability of each of the horizontal and vertical flips.")

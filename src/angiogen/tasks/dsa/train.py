@@ -15,10 +15,8 @@ Trainer, so a resume stays exact; under DDP its gradients are averaged over rank
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +26,6 @@ from pydantic import Field
 from torch import nn
 
 from angiogen.config import Config
-from angiogen.io.atomic import write_text_atomic
 from angiogen.io.rundir import RunDir
 from angiogen.metrics.image import psnr, rms, roi_mask
 from angiogen.nets.critic2d import ConditionalCritic, gradient_penalty
@@ -41,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class RecipeConfig(Config):
-    """The dsa training recipe (defaults: the CPU recipe of dsa.md 4)."""
+    """The dsa training recipe (defaults: the CPU recipe of docs/methods/dsa.md §4)."""
 
     steps: int = Field(6000, ge=1, description="Optimiser steps.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (cosine decay to lr_min).")
@@ -206,12 +203,3 @@ def fit(banks: Banks, recipe: RecipeConfig, run_dir: RunDir, seed: int, device: 
     info = {"steps": result.step, "seed": seed, "recipe": recipe.model_dump(mode="json"),
             "last_metrics": result.last_metrics, "zero_val_loss": zero_val_loss}
     return FitResult(DSAModel(net.cpu(), banks.mean, banks.std, recipe.base_channels, info), result, zero_val_loss)
-
-
-def write_model_card(path: Path, model: DSAModel, command: str, metrics: dict[str, Any]) -> Path:
-    """A Markdown model card: the command, the recipe, the training facts and the test metrics."""
-    lines = ["# angiogen dsa model", "", "Recipe command:", "", f"    {command}", "",
-             "Training facts (also in the weights' metadata):", "", "```json", json.dumps(model.info, indent=1),
-             "```", "", "Test metrics (motion test set, `angiogen dsa evaluate`):", "", "```json",
-             json.dumps(metrics, indent=1), "```", ""]
-    return write_text_atomic(path, "\n".join(lines))

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from angiogen.tasks.scar.data import ScarData
-from angiogen.tasks.scar.slices import SliceStack
+from angiogen.io.slice_stack import SliceStack
 
 BASELINES = ("nearest_slice", "linear", "sdf")
 

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from angiogen.cli_common import global_options
+from angiogen.cli_common import OVERWRITE_HELP, global_options
 from angiogen.errors import InputError
 from angiogen.io.atomic import check_writable, write_text_atomic
 from angiogen.tasks.registry import DemoContext, DemoResult, Figure, Task
@@ -48,7 +48,7 @@ def prepare(
     slice_spacing_mm: float = typer.Option(8.0, help="Synthetic slice spacing (= thickness), mm."),
     pixel_mm: float = typer.Option(1.5, help="Synthetic in-plane pixel size, mm."),
     tilt_deg: float = typer.Option(0.0, help="Synthetic stack tilt from the long axis, degrees."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Build the training file: pixel-prism groups of the mesh nodes (or a whole synthetic case)."""
     options = global_options(ctx)
@@ -91,7 +91,8 @@ def train(
     dropout_every_layer: bool = typer.Option(False, help="Dropout after every hidden layer."),
     fourier_features: Optional[int] = typer.Option(
         None, help="Random Fourier features (0 = plain coordinates; default 32 fast, 0 original)."),
-    fourier_sigma: float = typer.Option(1.0, help="Fourier frequency scale (cycles per normalised unit)."),
+    fourier_sigma: Optional[float] = typer.Option(
+        None, help="Fourier frequency scale (cycles per normalised unit; default that of MLPConfig, 1)."),
     learn_shifts: Optional[bool] = typer.Option(
         None, "--learn-shifts/--no-learn-shifts", help="Fit a per-slice in-plane shift (default: off)."),
     time_budget_s: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
@@ -104,7 +105,7 @@ def train(
     from angiogen.nets.coordinate_mlp import MLPConfig
     from angiogen.tasks.scar.data import load_data
     from angiogen.tasks.scar.model import load_model
-    from angiogen.tasks.scar.train import TrainConfig, default_configs, fit
+    from angiogen.tasks.scar.train import FitConfig, default_configs, fit
     from angiogen.train.device import select_device
 
     options = global_options(ctx)
@@ -124,12 +125,13 @@ def train(
         overrides["learn_shifts"] = learn_shifts
     recipe_mlp, recipe = default_configs(options.seed)
     if schedule == "original":
-        config = TrainConfig.original(**overrides)
+        config = FitConfig.original(**overrides)
         n_fourier = 0 if fourier_features is None else fourier_features
     else:
-        config = TrainConfig(**{**recipe.__dict__, **overrides})  # type: ignore[arg-type]
+        config = FitConfig(**{**recipe.__dict__, **overrides})  # type: ignore[arg-type]
         n_fourier = recipe_mlp.fourier_features if fourier_features is None else fourier_features
-    mlp = MLPConfig(width, depth, dropout, dropout_every_layer, n_fourier, fourier_sigma, options.seed)
+    sigma = {} if fourier_sigma is None else {"fourier_sigma": fourier_sigma}
+    mlp = MLPConfig(width, depth, dropout, dropout_every_layer, n_fourier, fourier_seed=options.seed, **sigma)
     start = load_model(init) if init is not None else None
     result = fit(case, mlp, config, select_device(options.device), start, freeze_layers)
     result.model.save(out, overwrite)
@@ -148,12 +150,12 @@ def reconstruct(
     samples: int = typer.Option(20, help="MC dropout samples."),
     threshold: float = typer.Option(0.5, help="Binarisation level of the mean probability."),
     grid_mm: float = typer.Option(1.5, help="Voxel size of the NIfTI volumes, mm."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """MC-dropout reconstruction: mesh with scar_probability/uncertainty/binary, NIfTI volumes, figures."""
     from angiogen.tasks.scar.data import case_id, load_data, load_mesh
     from angiogen.tasks.scar.infer import reconstruct as run_reconstruct
-    from angiogen.tasks.scar.infer import write_outputs
+    from angiogen.tasks.scar.outputs import write_outputs
     from angiogen.tasks.scar.model import load_model
     from angiogen.train.device import select_device
 
@@ -219,9 +221,9 @@ def run_demo_step(context: DemoContext) -> DemoResult:
     from angiogen.io.meshes import Mesh
     from angiogen.tasks.scar.evaluate import score_baselines, score_field
     from angiogen.tasks.scar.infer import reconstruct as run_reconstruct
-    from angiogen.tasks.scar.infer import write_outputs
+    from angiogen.tasks.scar.outputs import write_outputs
     from angiogen.tasks.scar.synthetic import CaseSpec, make_case, write_case
-    from angiogen.tasks.scar.train import fit
+    from angiogen.tasks.scar.train import default_configs, fit
     from angiogen.train.device import select_device
 
     started = time.perf_counter()
@@ -229,7 +231,7 @@ def run_demo_step(context: DemoContext) -> DemoResult:
     out = Path(context.out_dir)
     case = make_case(CaseSpec(node_spacing_mm=DEMO_NODE_SPACING_MM, seed=context.seed))
     write_case(case, out, overwrite=True)
-    mlp, config = demo_settings(context.seed)
+    mlp, config = default_configs(context.seed)
     result = fit(case.data, mlp, config, device)
     result.model.save(out / "model.safetensors", overwrite=True)
     recon = run_reconstruct(result.model, case.data.points_mm, 20, 0.5, context.seed, device)
@@ -259,13 +261,6 @@ def run_demo_step(context: DemoContext) -> DemoResult:
 
 
 DEMO_NODE_SPACING_MM = 2.2
-
-
-def demo_settings(seed: int = 0) -> tuple[object, object]:
-    """Network and training settings of the demo step: the default recipe."""
-    from angiogen.tasks.scar.train import default_configs
-
-    return default_configs(seed)
 
 
 TASK = Task(

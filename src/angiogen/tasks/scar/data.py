@@ -40,7 +40,8 @@ from angiogen.io.atomic import atomic_path
 from angiogen.io.meshes import Mesh, read_mesh
 from angiogen.nets.coordinate_mlp import CoordinateNormaliser
 from angiogen.tasks.scar.groups import Groups, build_groups
-from angiogen.tasks.scar.slices import SliceStack, read_slices
+from angiogen.io.slice_stack import SliceStack
+from angiogen.tasks.scar.slices import read_slices
 
 SCHEMA = "angiogen.scar.data/1"
 

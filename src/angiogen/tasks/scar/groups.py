@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from angiogen.tasks.scar.slices import SliceStack
+from angiogen.io.slice_stack import SliceStack
 
 
 @dataclass

@@ -1,16 +1,14 @@
-"""Reconstruction: MC-dropout mean and spread of a fitted field at the mesh nodes, on a grid, and as figures."""
+"""Reconstruction: MC-dropout mean and spread of a fitted field at the mesh nodes, on a grid and on the slice planes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from angiogen.io.meshes import Mesh, write_mesh
-from angiogen.io.nifti import Volume, write_nifti
+from angiogen.io.nifti import Volume
 from angiogen.tasks.scar.data import ScarData
 from angiogen.tasks.scar.model import ScarModel
 
@@ -84,34 +82,17 @@ def field_on_grid(model: ScarModel, points_mm: np.ndarray, spacing_mm: float = 1
     return (Volume(probability.reshape(shape), affine), Volume(uncertainty.reshape(shape), affine))
 
 
-def write_outputs(out_dir: str | Path, mesh: Mesh, recon: Reconstruction, model: ScarModel,
-                  data: ScarData | None = None, grid_mm: float = 1.5, mesh_name: str = "scar.vtu",
-                  seed: int = 0, overwrite: bool = False, device: torch.device | str = "cpu") -> dict[str, Path]:
-    """Write the mesh with the three point arrays, the NIfTI volumes and the figures into ``out_dir``.
-
-    Every target is checked first, so nothing is written when one exists and ``overwrite`` is False.
-    """
-    from angiogen.io.atomic import check_writable
-
-    out_dir = Path(out_dir)
-    paths = {
-        "mesh": out_dir / mesh_name,
-        "probability_nifti": out_dir / "scar_probability.nii.gz",
-        "uncertainty_nifti": out_dir / "scar_uncertainty.nii.gz",
-        "figure_3d": out_dir / "scar_3d.png",
-    }
-    if data is not None:
-        paths["figure_slices"] = out_dir / "scar_slices.png"
-    for path in paths.values():
-        check_writable(path, overwrite)
-    out_mesh = Mesh(mesh.points, mesh.cells, {**mesh.point_data, **recon.point_data()})
-    write_mesh(paths["mesh"], out_mesh, overwrite=overwrite)
-    probability, uncertainty = field_on_grid(model, mesh.points, grid_mm, recon.n_samples, seed, device)
-    write_nifti(paths["probability_nifti"], probability, overwrite=overwrite)
-    write_nifti(paths["uncertainty_nifti"], uncertainty, overwrite=overwrite)
-    from angiogen.tasks.scar.figures import plot_mesh_fields, plot_slice_overlays
-
-    plot_mesh_fields(paths["figure_3d"], mesh.points, recon, overwrite=overwrite)
-    if data is not None:
-        plot_slice_overlays(paths["figure_slices"], data, model, recon.threshold, seed=seed, overwrite=overwrite)
-    return paths
+def slice_plane_fields(model: ScarModel, data: ScarData, n_samples: int = 10, seed: int = 0,
+                       device: torch.device | str = "cpu") -> np.ndarray:
+    """(S, NI, NJ) float MC-mean probability at the pixel centres of each slice of ``data``; NaN at pixels farther
+    than one node spacing (median nearest-neighbour distance) from every node, i.e. outside the myocardium."""
+    stack = data.slices
+    tree = cKDTree(data.points_mm)
+    node_spacing = float(np.median(tree.query(data.points_mm[:: max(1, len(data.points_mm) // 2000)], k=2)[0][:, 1]))
+    fields = np.full(stack.values.shape, np.nan)
+    for s in range(stack.n_slices):
+        centres = stack.pixel_centres(s).reshape(-1, 3)
+        field = mc_samples(model, centres, n_samples, seed, device).mean(0).numpy().reshape(stack.values.shape[1:])
+        near = tree.query(centres, k=1, distance_upper_bound=node_spacing)[0] < np.inf
+        fields[s] = np.where(near.reshape(field.shape), field, np.nan)
+    return fields

@@ -9,14 +9,14 @@ a thickness is given.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from angiogen.errors import InputError
 from angiogen.io.meshes import MESH_SUFFIXES, Mesh, read_mesh
-from angiogen.tasks.scar.slices import SliceStack
+from angiogen.io.paths import natural_sort_key
+from angiogen.io.slice_stack import SliceStack
 
 ORIGINAL_LAYER_PAD_MM = 5.0
 LAYER_SUFFIXES = tuple(suffix for suffix in MESH_SUFFIXES if suffix != ".stl")
@@ -26,8 +26,7 @@ _GRID_TOLERANCE = 0.01  # share of a pixel by which cell corners may miss the gr
 def layer_files(folder: Path) -> list[Path]:
     """The VTK files of a layer folder in natural name order (layer_2 before layer_10); [] when there are none."""
     files = [path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in LAYER_SUFFIXES]
-    return sorted(files, key=lambda path: [int(part) if part.isdigit() else part.lower()
-                                           for part in re.split(r"(\d+)", path.name)])
+    return sorted(files, key=natural_sort_key)
 
 
 def read_vtk_layers(folder: str | Path, thickness_mm: float | None = None, array: str | None = None) -> SliceStack:

@@ -3,19 +3,16 @@ as one safetensors file (weights + JSON metadata; nothing is unpickled)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from angiogen.errors import InputError
-from angiogen.io.atomic import atomic_path
 from angiogen.nets.coordinate_mlp import CoordinateMLP, CoordinateNormaliser, MLPConfig
-from angiogen.train.checkpoint import read_safetensors
+from angiogen.train.model_file import read_model_file, write_model_file
 
 FORMAT = "angiogen.scar.model/1"
 
@@ -38,21 +35,13 @@ class ScarModel:
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write weights and metadata to a ``.safetensors`` file, atomically."""
-        path = Path(path)
-        if path.suffix != ".safetensors":
-            raise InputError("checkpoints are written as .safetensors", path)
-        metadata = {
-            "format": FORMAT,
-            "architecture": json.dumps(self.net.config.to_dict()),
-            "normaliser": json.dumps({"centre_mm": list(self.normaliser.centre_mm),
-                                      "scale_mm": self.normaliser.scale_mm}),
+        fields = {
+            "architecture": self.net.config.to_dict(),
+            "normaliser": {"centre_mm": list(self.normaliser.centre_mm), "scale_mm": self.normaliser.scale_mm},
             "case_id": self.case_id,
-            "info": json.dumps(self.info),
+            "info": self.info,
         }
-        tensors = {name: value.detach().cpu().contiguous() for name, value in self.net.state_dict().items()}
-        with atomic_path(path, overwrite) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
-        return path
+        return write_model_file(path, self.net, FORMAT, fields, overwrite)
 
     @torch.no_grad()
     def predict(self, points_mm: np.ndarray | torch.Tensor, n_samples: int = 1, chunk: int = 50_000,
@@ -78,21 +67,15 @@ def load_model(path: str | Path, expected_case_id: str | None = None) -> ScarMod
     Raises:
         InputError: missing or unreadable file, not a scar checkpoint, or fitted to another case.
     """
-    tensors, metadata = read_safetensors(path)
-    if metadata.get("format") != FORMAT:
-        raise InputError(f"not a scar checkpoint (format {metadata.get('format')!r}, expected {FORMAT!r})", path)
-    if expected_case_id is not None and metadata["case_id"] != expected_case_id:
-        raise InputError(f"was fitted to another case (mesh id {metadata['case_id']}, this mesh is "
+    model_file = read_model_file(path, FORMAT, "a scar checkpoint")
+    fitted_case = model_file.text("case_id")
+    if expected_case_id is not None and fitted_case != expected_case_id:
+        raise InputError(f"was fitted to another case (mesh id {fitted_case}, this mesh is "
                          f"{expected_case_id}); fit it to this mesh with `angiogen scar train`", path)
-    architecture = json.loads(metadata["architecture"])
+    architecture = model_file.value("architecture")
     if architecture.get("fourier_normal") is not None:
         architecture["fourier_normal"] = tuple(architecture["fourier_normal"])
-    config = MLPConfig(**architecture)
-    net = CoordinateMLP(config)
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as error:
-        raise InputError(f"weights do not match the stored architecture ({error})", path) from error
-    norm = json.loads(metadata["normaliser"])
+    net = model_file.load_into(CoordinateMLP(MLPConfig(**architecture)), "the stored architecture")
+    norm = model_file.value("normaliser")
     normaliser = CoordinateNormaliser(tuple(norm["centre_mm"]), float(norm["scale_mm"]))
-    return ScarModel(net, normaliser, metadata["case_id"], json.loads(metadata.get("info", "{}")))
+    return ScarModel(net, normaliser, fitted_case, model_file.value("info", {}))

@@ -12,7 +12,8 @@ from angiogen.io.meshes import Mesh, write_mesh
 from angiogen.synth.lv_phantom import LVMesh, ScarField, make_lv_mesh, random_scar
 from angiogen.tasks.scar.data import ScarData
 from angiogen.tasks.scar.groups import build_groups
-from angiogen.tasks.scar.slices import SimulatedSlices, simulate_slices, write_slices
+from angiogen.synth.lge_slices import SimulatedSlices, simulate_slices
+from angiogen.tasks.scar.slices import write_slices
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainConfig:
+class FitConfig:
     """How to fit one case.
 
     Args:
@@ -77,7 +77,7 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def original(cls, **overrides: object) -> TrainConfig:
+    def original(cls, **overrides: object) -> FitConfig:
         """The original cardioscar training: cyclic 1e-3..1e-2 (half-cycle 2,000 steps), batches of 10,000
         memberships, 3 MC passes, patience 500, up to 10,000 epochs, unweighted node means."""
         settings: dict[str, object] = dict(schedule="cyclic", epochs=10_000, lr=1e-3, lr_max=1e-2,
@@ -89,7 +89,7 @@ class TrainConfig:
 
 
 @dataclass
-class TrainResult:
+class FitResult:
     """A fitted model and how it went: ``history`` holds the monitored loss per epoch."""
 
     model: ScarModel
@@ -172,7 +172,7 @@ class SliceShifts(torch.nn.Module):
 class _Batch:
     """Device tensors of one batch of whole groups: the nodes involved and local membership indices."""
 
-    def __init__(self, data: ScarData, groups: np.ndarray, coords: torch.Tensor, config: TrainConfig,
+    def __init__(self, data: ScarData, groups: np.ndarray, coords: torch.Tensor, config: FitConfig,
                  fraction: np.ndarray) -> None:
         offsets = data.groups.offsets
         groups = np.sort(groups)
@@ -201,7 +201,7 @@ class _Batch:
         return group_mean_loss(pred, member_node, self.member_group, self.target, weight, self.group_weight)
 
 
-def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+def learning_rate(config: FitConfig, step: int, total_steps: int) -> float:
     """Learning rate at optimiser step ``step`` (0-based) of ``total_steps``."""
     if config.schedule == "cyclic":
         cycle = step / config.half_cycle
@@ -216,12 +216,12 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 def fit(
     data: ScarData,
     mlp: MLPConfig | None = None,
-    config: TrainConfig | None = None,
+    config: FitConfig | None = None,
     device: torch.device | str = "cpu",
     init: ScarModel | None = None,
     freeze_layers: int = 0,
     initial_shifts_mm: np.ndarray | None = None,
-) -> TrainResult:
+) -> FitResult:
     """Fit a coordinate MLP to the group means of one case; return the best weights seen.
 
     Args:
@@ -235,9 +235,9 @@ def fit(
             :func:`estimate_slice_shifts`; refined when ``config.learn_shifts``, else kept fixed.
 
     Returns:
-        :class:`TrainResult`; its model carries the case id and normalisation of ``data``.
+        :class:`FitResult`; its model carries the case id and normalisation of ``data``.
     """
-    config = config or TrainConfig()
+    config = config or FitConfig()
     device = torch.device(device)
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -327,11 +327,11 @@ def fit(
     log.info("fitted %d epochs (%d steps) in %.1f s; best loss %.3g at epoch %s (%s)", epoch, step, wall,
              stopper.best_value, stopper.best_step, stop_reason)
     model = ScarModel(net.cpu(), normaliser, data.case_id, info)
-    return TrainResult(model, epoch, step, int(stopper.best_step or 0), float(stopper.best_value or math.nan),
+    return FitResult(model, epoch, step, int(stopper.best_step or 0), float(stopper.best_value or math.nan),
                        wall, stop_reason, history)
 
 
-def default_configs(seed: int = 0) -> tuple[MLPConfig, TrainConfig]:
+def default_configs(seed: int = 0) -> tuple[MLPConfig, FitConfig]:
     """The recommended recipe (what ``angiogen scar train`` and the benchmark use by default).
 
     4 x 128 MLP with dropout 0.1 on 32 random Fourier features (sigma 1, ~40 mm wavelengths on a 100 mm LV),
@@ -341,5 +341,5 @@ def default_configs(seed: int = 0) -> tuple[MLPConfig, TrainConfig]:
     0.77-0.99 mm vs true 0.72-0.95 mm) and cost Dice (mean 0.940 vs 0.947 without), while the true shifts would
     give 0.966. ``benchmarks/scar.py`` measures it against the baselines.
     """
-    mlp = MLPConfig(fourier_features=32, fourier_sigma=1.0, fourier_seed=seed)
-    return mlp, TrainConfig(epochs=200, lr=3e-3, learn_shifts=False, seed=seed)
+    mlp = MLPConfig(fourier_features=32, fourier_seed=seed)
+    return mlp, FitConfig(epochs=200, lr=3e-3, learn_shifts=False, seed=seed)

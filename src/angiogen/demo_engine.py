@@ -1,4 +1,5 @@
-"""The engine's demo step: a torso phantom with a contrast-filled coronary tree, projected at two standard views."""
+"""The engine's step of ``angiogen demo``: a torso phantom with a contrast-filled coronary tree, projected at two
+standard views. It lives in the demo layer, next to :mod:`angiogen.demo`, so that ``synth/`` needs no report types."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import numpy as np  # noqa: E402
 
 from angiogen.io.atomic import atomic_path  # noqa: E402
 from angiogen.io.nifti import Volume, write_nifti  # noqa: E402
+from angiogen.report.types import DemoContext, DemoResult, Figure  # noqa: E402
 from angiogen.synth.angio import STILL, AngioSequence, angiography_sequence  # noqa: E402
 from angiogen.synth.torso import torso_phantom  # noqa: E402
-from angiogen.tasks.registry import DemoContext, DemoResult, Figure  # noqa: E402
-from angiogen.xray import ras_to_lps  # noqa: E402
+from angiogen.io.coordinates import lps_to_ras  # noqa: E402
 
 VIEWS = ("RAO30/CRA20", "LAO45")
 FRAME_TIME_S = 1.6  # after the injection: the bolus fills the proximal and middle vessels
-PHOTONS_PER_PIXEL = 5e4  # low end of engine.md's dose range
+PHOTONS_PER_PIXEL = 5e4  # low end of the dose range of docs/methods/engine.md §2.5
 TORSO_SHAPE = (128, 128, 128)
 TORSO_SPACING_MM = 2.5
 
@@ -29,7 +30,7 @@ def engine_demo(context: DemoContext) -> DemoResult:
     """Torso phantom (NIfTI, HU) and a left coronary run at two views: exact vessel-only and noisy live frames."""
     out = context.out_dir
     torso = torso_phantom(TORSO_SHAPE, TORSO_SPACING_MM, seed=context.seed)
-    write_nifti(out / "torso_hu.nii.gz", Volume(torso.hu, ras_to_lps(torso.affine)), overwrite=True)
+    write_nifti(out / "torso_hu.nii.gz", Volume(torso.hu, lps_to_ras(torso.affine)), overwrite=True)
 
     started = time.perf_counter()
     runs = [angiography_sequence(context.seed, 0, view=name, n_frames=1, start_time_s=FRAME_TIME_S,
