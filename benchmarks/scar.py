@@ -69,7 +69,7 @@ def foundation_model(seeds: list[int], node_spacing: float, spacing: float, mlp:
     for seed in seeds:
         case = make_case(CaseSpec(node_spacing_mm=node_spacing, slice_spacing_mm=spacing, seed=seed))
         lr = config.lr if model is None else FINE_TUNE_LR
-        model = fit(case.data, mlp, FitConfig(**{**config.__dict__, "seed": seed, "lr": lr}), init=model).model
+        model = fit(case.data, mlp, config.model_copy(update={"seed": seed, "lr": lr}), init=model).model
     return model, time.perf_counter() - started
 
 
@@ -100,7 +100,7 @@ def main() -> None:
             started = time.perf_counter()
             case = make_case(CaseSpec(node_spacing_mm=node_spacing, slice_spacing_mm=spacing, seed=seed))
             synth_s = time.perf_counter() - started
-            ours = run_ours(case, mlp, FitConfig(**{**config.__dict__, "seed": seed}))
+            ours = run_ours(case, mlp, config.model_copy(update={"seed": seed}))
             started = time.perf_counter()
             baselines = score_baselines(case.data)
             baseline_s = time.perf_counter() - started
@@ -108,7 +108,7 @@ def main() -> None:
                      "groups": case.data.groups.n_groups, "synth_s": synth_s, "baselines_s": baseline_s,
                      "ours": ours, "baselines": baselines}
             if foundation is not None and spacing == spacings[0]:
-                tuned = FitConfig(**{**config.__dict__, "seed": seed, "lr": FINE_TUNE_LR})
+                tuned = config.model_copy(update={"seed": seed, "lr": FINE_TUNE_LR})
                 entry["warm_start"] = {f"freeze_{k}": run_ours(case, mlp, tuned, foundation, k) for k in (0, 2)}
             cases.append(entry)
             print(f"spacing {spacing:g} mm seed {seed}: ours dice {ours['dice']:.4f} vol {ours['vol_err_pct']:+.2f}% "
@@ -154,7 +154,7 @@ def main() -> None:
                       "vol_err_pct": mean([c["warm_start"][name]["vol_err_pct"] for c in headline]),
                       "wall_s": mean([c["warm_start"][name]["wall_s"] for c in headline])}
                for name in ("freeze_0", "freeze_2")}},
-        "settings": {"mlp": mlp.to_dict(), "train": config.__dict__, "mc_samples": 20, "threads": args.threads},
+        "settings": {"mlp": mlp.to_dict(), "train": config.model_dump(mode="json"), "mc_samples": 20, "threads": args.threads},
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpu_threads": args.threads},
         "target": TARGET,
         "cases": cases,

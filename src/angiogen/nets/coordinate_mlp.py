@@ -9,15 +9,17 @@ features) this is the original's 50,177-parameter network with one dropout layer
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pydantic import ConfigDict
 from torch import nn
 
+from angiogen.config import Config
 
-@dataclass(frozen=True)
-class MLPConfig:
+
+class MLPConfig(Config):
     """Architecture of a :class:`CoordinateMLP` (stored with every checkpoint).
 
     Args:
@@ -43,8 +45,11 @@ class MLPConfig:
     fourier_sigma_normal: float | None = None
     fourier_normal: tuple[float, float, float] | None = None
 
-    def to_dict(self) -> dict[str, float | int | bool]:
-        return asdict(self)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_dict(self) -> dict[str, object]:
+        """The fields as JSON-ready values (``MLPConfig(**d)`` rebuilds it)."""
+        return self.model_dump(mode="json")
 
 
 class FourierFeatures(nn.Module):

@@ -128,10 +128,11 @@ def train(
         config = FitConfig.original(**overrides)
         n_fourier = 0 if fourier_features is None else fourier_features
     else:
-        config = FitConfig(**{**recipe.__dict__, **overrides})  # type: ignore[arg-type]
+        config = recipe.model_copy(update=overrides)
         n_fourier = recipe_mlp.fourier_features if fourier_features is None else fourier_features
     sigma = {} if fourier_sigma is None else {"fourier_sigma": fourier_sigma}
-    mlp = MLPConfig(width, depth, dropout, dropout_every_layer, n_fourier, fourier_seed=options.seed, **sigma)
+    mlp = MLPConfig(width=width, depth=depth, dropout=dropout, dropout_every_layer=dropout_every_layer,
+                    fourier_features=n_fourier, fourier_seed=options.seed, **sigma)
     start = load_model(init) if init is not None else None
     result = fit(case, mlp, config, select_device(options.device), start, freeze_layers)
     result.model.save(out, overwrite)

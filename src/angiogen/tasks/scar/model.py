@@ -72,10 +72,7 @@ def load_model(path: str | Path, expected_case_id: str | None = None) -> ScarMod
     if expected_case_id is not None and fitted_case != expected_case_id:
         raise InputError(f"was fitted to another case (mesh id {fitted_case}, this mesh is "
                          f"{expected_case_id}); fit it to this mesh with `angiogen scar train`", path)
-    architecture = model_file.value("architecture")
-    if architecture.get("fourier_normal") is not None:
-        architecture["fourier_normal"] = tuple(architecture["fourier_normal"])
-    net = model_file.load_into(CoordinateMLP(MLPConfig(**architecture)), "the stored architecture")
+    net = model_file.load_into(CoordinateMLP(MLPConfig(**model_file.value("architecture"))), "the stored architecture")
     norm = model_file.value("normaliser")
     normaliser = CoordinateNormaliser(tuple(norm["centre_mm"]), float(norm["scale_mm"]))
     return ScarModel(net, normaliser, fitted_case, model_file.value("info", {}))

@@ -13,12 +13,13 @@ import copy
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import torch
 
+from angiogen.config import Config
 from angiogen.nets.coordinate_mlp import CoordinateMLP, MLPConfig
 from angiogen.tasks.scar.data import ScarData
 from angiogen.tasks.scar.model import ScarModel
@@ -27,8 +28,7 @@ from angiogen.train.early_stopping import EarlyStopping
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class FitConfig:
+class FitConfig(Config):
     """How to fit one case.
 
     Args:
@@ -320,7 +320,7 @@ def fit(
     net.load_state_dict(best_state)
     net.eval()
     wall = time.perf_counter() - started
-    info = {"train": asdict(config), "epochs": epoch, "steps": step, "best_epoch": stopper.best_step,
+    info = {"train": config.model_dump(mode="json"), "epochs": epoch, "steps": step, "best_epoch": stopper.best_step,
             "best_loss": stopper.best_value, "wall_s": wall, "stop_reason": stop_reason,
             "groups": n_groups, "val_groups": int(len(val_groups)), "full_batch": full_batch,
             "slice_shifts_mm": None if best_shifts is None else best_shifts.round(3).tolist()}
