@@ -13,11 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from angiogen.io.atomic import atomic_path  # noqa: E402
+from angiogen.io.coordinates import lps_to_ras  # noqa: E402
 from angiogen.io.nifti import Volume, write_nifti  # noqa: E402
 from angiogen.report.types import DemoContext, DemoResult, Figure  # noqa: E402
 from angiogen.synth.angio import STILL, AngioSequence, angiography_sequence  # noqa: E402
 from angiogen.synth.torso import torso_phantom  # noqa: E402
-from angiogen.io.coordinates import lps_to_ras  # noqa: E402
 
 VIEWS = ("RAO30/CRA20", "LAO45")
 FRAME_TIME_S = 1.6  # after the injection: the bolus fills the proximal and middle vessels
