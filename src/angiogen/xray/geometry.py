@@ -26,13 +26,15 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from angiogen.errors import InputError
-from angiogen.io.dicom import XAGeometry, find_dicom_value, geometry_from_dataset
+
+if TYPE_CHECKING:
+    from angiogen.io.dicom import XAGeometry
 
 # Standard angiographic views: name -> (primary_deg, secondary_deg), DICOM signs (LAO +, RAO -, CRA +, CAU -).
 STANDARD_VIEWS: dict[str, tuple[float, float]] = {
@@ -340,6 +342,8 @@ class CArmGeometry:
         Raises:
             InputError: a required tag is missing or the values are not a valid geometry.
         """
+        from angiogen.io.dicom import find_dicom_value, geometry_from_dataset  # pydicom only when DICOM is read
+
         xa = geometry_from_dataset(dataset)
         required = {"primary_deg": "PositionerPrimaryAngle", "secondary_deg": "PositionerSecondaryAngle",
                     "sid_mm": "DistanceSourceToDetector", "sod_mm": "DistanceSourceToIsocenter or DistanceSourceToPatient",
@@ -383,6 +387,8 @@ class CArmGeometry:
     def to_xa(self, frame_time_ms: float | None = None) -> XAGeometry:
         """This geometry as the DICOM record :func:`angiogen.io.dicom.write_dicom_xa` stores (with ``frame_time_ms``
         between frames when given); table shift and detector rotation go in :meth:`sidecar`."""
+        from angiogen.io.dicom import XAGeometry
+
         return XAGeometry(primary_deg=self.primary_deg, secondary_deg=self.secondary_deg, sid_mm=self.sid_mm,
                           sod_mm=self.sod_mm, pixel_spacing_mm=self.pixel_spacing_mm, frame_time_ms=frame_time_ms,
                           rows=self.rows, cols=self.cols)
