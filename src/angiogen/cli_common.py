@@ -85,6 +85,23 @@ def build_config(config_class: type[ConfigT], base: Mapping[str, Any], config_fi
     return config_class.build(dict(base), overrides)
 
 
+def training_recipe(config_class: type[ConfigT], out: Path, base: Mapping[str, Any], config_file: Path | None,
+                    overrides: list[str] | None, steps: int | None = None, resume: bool = False) -> ConfigT:
+    """The recipe of a ``train`` command: on ``--resume`` the run's own ``OUT/config.yaml``, else
+    :func:`build_config` of the profile ``base`` / ``--config`` file; in both cases ``--set`` ``overrides`` and
+    ``--steps`` (to train longer) apply last.
+
+    Raises:
+        InputError: ``out`` holds no run to resume, or a setting the config refuses.
+    """
+    from angiogen.io.rundir import open_run_dir
+
+    overrides = [*(overrides or []), *([f"steps={steps}"] if steps is not None else [])]
+    if resume:
+        return config_class.from_yaml(open_run_dir(out).config, overrides)
+    return build_config(config_class, base, config_file, overrides)
+
+
 def bundled_model_path(task: str, name: str = "model.safetensors") -> Path:
     """The model file ``name`` shipped with the package for ``task`` (``angiogen/models/<task>/<name>``).
 

@@ -11,7 +11,8 @@ from typing import Optional
 import typer
 
 from angiogen.cli_common import (MODELS_DIR, OVERWRITE_HELP, SET_HELP, WORKERS_HELP, build_config, bundled_model_path,
-                                 global_options, profile_values, progress_bar)
+                                 global_options, profile_values, progress_bar,
+                                 training_recipe)
 from angiogen.errors import InputError
 from angiogen.tasks.registry import DemoContext, DemoResult, Figure, Task
 
@@ -84,38 +85,22 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
 ) -> None:
     """Train the U-Net on pairs drawn on the fly; writes OUT/outputs/model.safetensors and the loss curves."""
-    from angiogen.io.rundir import RunDir, create_run_dir, open_run_dir
     from angiogen.report.figures import plot_training_curves
     from angiogen.tasks.dsa.data import load_dataset
     from angiogen.tasks.dsa.train import RecipeConfig, fit
-    from angiogen.train import DistributedContext, init_distributed, select_device
+    from angiogen.train.run_context import training_run
 
     options = global_options(ctx)
     values = profile_values(profile, RECIPE_PROFILES)
-    if steps is not None:
-        values["steps"] = steps
     if adversarial:
         values["adversarial"] = True
-    if resume:  # the run's own recipe; --steps (to train longer) and --set still apply
-        run = open_run_dir(out)
-        recipe = RecipeConfig.from_yaml(run.config, [*(set_ or []), *([f"steps={steps}"] if steps else [])])
-    else:
-        recipe = build_config(RecipeConfig, values, config, set_)
+    recipe = training_recipe(RecipeConfig, out, values, config, set_, steps, resume)
     _, banks, _ = load_dataset(data)
-    ctx_dist = init_distributed() if DistributedContext.from_env().is_distributed else DistributedContext.from_env()
-    if resume:
-        if ctx_dist.is_main:
-            recipe.save(run.config)
-    elif ctx_dist.is_main:
-        run = create_run_dir(out, overwrite)
-        recipe.save(run.config)
-    else:
-        run = RunDir(out)  # rank 0 creates the folder; the others only write through the Trainer on rank 0
-    device = ctx_dist.device() if ctx_dist.is_distributed else select_device(options.device)
-    with run.logging_to_file(enabled=ctx_dist.is_main):
-        fitted = fit(banks, recipe, run, options.seed, device, ctx_dist, resume, options.quiet)
-    if not ctx_dist.is_main:
+    with training_run(out, recipe, options.device, resume, overwrite) as training:
+        fitted = fit(banks, recipe, training.run, options.seed, training.device, training.dist, resume, options.quiet)
+    if not training.is_main:
         return
+    run = training.run
     model_path = fitted.model.save(run.outputs / "model.safetensors", overwrite=True)
     curves = plot_training_curves(run.outputs / "training_curves.png", run.root / "metrics.csv", overwrite=True)
     metrics = {key: value for key, value in fitted.result.last_metrics.items()}
