@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import datetime
 import functools
-import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
+from angiogen.config import Config
 from angiogen.errors import InputError
 from angiogen.synth.parallel import dask_session, map_indexed
 
@@ -38,21 +39,124 @@ FILES = {
     "angio": ("live.dcm", "mask.dcm", "vessel.tif", "live.tif", "mask.tif", "noisy_live.tif", "noisy_mask.tif",
               "preview_live.png", "preview_vessel.png", "sidecar.json"),
 }
-VESSEL_GENERATORS = ("coronary", "lsystem", "willis")
 VESSEL_SPACING_MM = {"coronary": 0.5, "lsystem": 0.5, "willis": 0.6}  # default spacing_mm per generator
 WILLIS_FILES = ("tof_mra.nii.gz", "labels.nii.gz")
 MIN_WILLIS_SPACING_MM = 0.2  # 96 x 384 x 384 voxels over the willis field
 DICOM_DATE = datetime.datetime(2000, 1, 1)  # fixed study date: files depend on (seed, index) only
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "vessels": {"generator": "coronary", "side": "left", "n_iter": 7, "variant": "random", "spacing_mm": None,
-                "surface": False},
-    "phantom": {"shape": (128, 128, 128), "spacing_mm": 2.5, "breathing": 0.0, "texture": True},
-    "angio": {"view": "RAO30/CRA20", "n_frames": 8, "frame_time_s": 1.0 / 7.5, "photons_per_pixel": 1.5e5,
-              "breathing_amplitude": 0.5, "side": "left", "detector_px": 128, "pixel_spacing_mm": 2.0,
-              "sid_mm": 1000.0, "sod_mm": 750.0, "torso_shape": (96, 96, 96), "torso_spacing_mm": 3.2,
-              "vessel_spacing_mm": 0.75},
-}
+
+def _torso_grid(shape: list[int]) -> list[int]:
+    """``shape`` checked by :func:`angiogen.synth.voxelize.check_shape` and against ``MAX_TORSO_VOXELS``."""
+    from angiogen.synth.torso import MAX_TORSO_VOXELS
+    from angiogen.synth.voxelize import check_shape
+
+    dims = check_shape(tuple(shape))
+    if np.prod(np.asarray(dims, dtype=np.float64)) > MAX_TORSO_VOXELS:
+        raise InputError(f"torso grid {dims} has more than {MAX_TORSO_VOXELS} voxels (absurd size)")
+    return list(dims)
+
+
+TorsoShape = Annotated[list[int], AfterValidator(_torso_grid)]
+"""A torso grid: three positive voxel counts, at most ``MAX_TORSO_VOXELS`` in all (stored as a list)."""
+
+
+class VesselBatchConfig(Config):
+    """Parameters of a ``vessels`` sample; ``spacing_mm`` None (or left out) is the generator's default,
+    :data:`VESSEL_SPACING_MM`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    generator: Literal["coronary", "lsystem", "willis"] = "coronary"
+    side: Literal["left", "right"] = Field("left", description="Coronary side.")
+    n_iter: int = Field(7, description="L-system depth (lsystem: 3..12).")
+    variant: str = Field("random", description="Circle-of-Willis variant or 'random'.")
+    spacing_mm: float | None = Field(None, ge=0.05, allow_inf_nan=False, description="Voxel size, mm.")
+    surface: bool = Field(False, description="Also write surface.vtk.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _generator_spacing(cls, data: Any) -> Any:
+        """Fill ``spacing_mm`` None with the generator's default spacing."""
+        if isinstance(data, dict) and data.get("spacing_mm") is None:
+            generator = data.get("generator", "coronary")
+            if isinstance(generator, str) and generator in VESSEL_SPACING_MM:
+                return {**data, "spacing_mm": VESSEL_SPACING_MM[generator]}
+        return data
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, variant: str) -> str:
+        """'random' or a name of :data:`angiogen.synth.willis.VARIANTS`."""
+        from angiogen.synth.willis import resolve_variant
+
+        return variant if variant == "random" else resolve_variant(variant)  # unknown name: InputError
+
+    @model_validator(mode="after")
+    def _sizes(self) -> VesselBatchConfig:
+        """An L-system deep enough to grow a segment but not absurd; willis not finer than its minimum."""
+        if self.generator == "lsystem" and self.n_iter < 3:
+            raise InputError(f"an L-system with n_iter {self.n_iter} < 3 grows no segment (empty tree)")
+        if self.generator == "lsystem" and self.n_iter > 12:
+            raise InputError(f"n_iter {self.n_iter} > 12 is an absurd size for a batch (2^(n-2) trunks)")
+        if self.generator == "willis" and (self.spacing_mm or 0.0) < MIN_WILLIS_SPACING_MM:
+            raise InputError(f"willis spacing_mm {self.spacing_mm} below {MIN_WILLIS_SPACING_MM} mm is an absurd "
+                             "size for a batch")
+        return self
+
+
+class PhantomBatchConfig(Config):
+    """Parameters of a ``phantom`` sample (CT-like torso)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shape: TorsoShape = Field(default_factory=lambda: [128, 128, 128], description="Grid (Z, Y, X) in voxels.")
+    spacing_mm: float = Field(2.5, gt=0, allow_inf_nan=False, description="Voxel size, mm.")
+    breathing: float = Field(0.0, ge=0, le=1, description="Respiratory state 0 (expiration) .. 1 (inspiration).")
+    texture: bool = Field(True, description="Seeded smooth tissue texture.")
+
+
+class AngioBatchConfig(Config):
+    """Parameters of an ``angio`` sample (one C-arm run); ``photons_per_pixel`` None is noiseless."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    view: str = Field("RAO30/CRA20", description="C-arm view, e.g. RAO30/CRA20, LAO45, AP/CAU30.")
+    n_frames: int = Field(8, description="Frames per run (1..MAX_FRAMES).")
+    frame_time_s: float = Field(1.0 / 7.5, gt=0, allow_inf_nan=False)
+    photons_per_pixel: float | None = Field(1.5e5, gt=0, allow_inf_nan=False, description="Unattenuated N0.")
+    breathing_amplitude: float = Field(0.5, ge=0, le=1, description="Peak respiratory state (0 = breath hold).")
+    side: Literal["left", "right"] = Field("left", description="Coronary tree.")
+    detector_px: int = Field(128, ge=1, le=MAX_DETECTOR_PX, description="Detector rows = columns.")
+    pixel_spacing_mm: float = Field(2.0, gt=0, allow_inf_nan=False, description="Detector pixel spacing, mm.")
+    sid_mm: float = Field(1000.0, description="Source-to-detector distance, mm.")
+    sod_mm: float = Field(750.0, description="Source-to-isocentre distance, mm (< SID).")
+    torso_shape: TorsoShape = Field(default_factory=lambda: [96, 96, 96], description="Torso grid in voxels.")
+    torso_spacing_mm: float = Field(3.2, gt=0, allow_inf_nan=False, description="Torso voxel size, mm.")
+    vessel_spacing_mm: float = Field(0.75, ge=0.1, allow_inf_nan=False, description="Vessel sub-grid voxel size, "
+                                     "mm (finer is an absurd size).")
+
+    @field_validator("n_frames")
+    @classmethod
+    def _frame_count(cls, n_frames: int) -> int:
+        """1 .. ``MAX_FRAMES`` frames."""
+        from angiogen.synth.angio import MAX_FRAMES
+
+        if not 1 <= n_frames <= MAX_FRAMES:
+            raise InputError(f"n_frames must be a whole number in 1..{MAX_FRAMES}, got {n_frames}")
+        return n_frames
+
+    @model_validator(mode="after")
+    def _geometry(self) -> AngioBatchConfig:
+        """The view parses and 0 < SOD < SID (checked by :class:`angiogen.xray.CArmGeometry`)."""
+        from angiogen.xray import CArmGeometry
+
+        CArmGeometry.standard(self.view, sid_mm=self.sid_mm, sod_mm=self.sod_mm, rows=self.detector_px,
+                              cols=self.detector_px, pixel_spacing_mm=self.pixel_spacing_mm)
+        return self
+
+
+CONFIGS: dict[str, type[Config]] = {"vessels": VesselBatchConfig, "phantom": PhantomBatchConfig,
+                                    "angio": AngioBatchConfig}
 
 
 def sample_dir(out_dir: str | Path, kind: str, index: int) -> Path:
@@ -71,7 +175,8 @@ def sample_files(out_dir: str | Path, kind: str, index: int, params: dict[str, A
 
 
 def validate(kind: str, params: dict[str, Any], start: int = 0, n: int = 1) -> dict[str, Any]:
-    """Complete ``params`` with the defaults and check them; return the full parameter dict.
+    """Complete ``params`` with the defaults of the kind's config (:data:`CONFIGS`) and check them, with the
+    sample range ``start .. start + n - 1``; return the full parameter dict (the config's dump).
 
     Raises:
         InputError: unknown kind or parameter, non-positive spacing or size, SOD >= SID, an L-system too shallow to
@@ -79,76 +184,11 @@ def validate(kind: str, params: dict[str, Any], start: int = 0, n: int = 1) -> d
     """
     if kind not in KINDS:
         raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    unknown = set(params) - set(DEFAULTS[kind])
-    if unknown:
-        raise InputError(f"unknown {kind} parameters: {', '.join(sorted(unknown))}")
-    full = {**DEFAULTS[kind], **params}
-    if kind == "vessels":
-        if full["generator"] not in VESSEL_GENERATORS:
-            raise InputError(f"generator must be one of {', '.join(VESSEL_GENERATORS)}; got {full['generator']!r}")
-        if full["spacing_mm"] is None:
-            full["spacing_mm"] = VESSEL_SPACING_MM[full["generator"]]
     if int(n) != n or not 1 <= n <= MAX_SAMPLES:
         raise InputError(f"--n must be a whole number in 1..{MAX_SAMPLES}, got {n}")
     if int(start) != start or start < 0:
         raise InputError(f"--start must be a non-negative whole number, got {start}")
-    for name in ("spacing_mm", "torso_spacing_mm", "vessel_spacing_mm", "pixel_spacing_mm", "frame_time_s"):
-        if name in full and not (math.isfinite(float(full[name])) and float(full[name]) > 0):
-            raise InputError(f"{name.replace('_', ' ')} must be positive, got {full[name]}")
-    if kind == "vessels":
-        if full["side"] not in ("left", "right"):
-            raise InputError(f"side must be 'left' or 'right', got {full['side']!r}")
-        if full["generator"] == "lsystem":
-            from angiogen.synth.lsystem import LSystemParams
-
-            LSystemParams(n_iter=full["n_iter"])  # range check
-            if full["n_iter"] < 3:
-                raise InputError(f"an L-system with n_iter {full['n_iter']} < 3 grows no segment (empty tree)")
-            if full["n_iter"] > 12:
-                raise InputError(f"n_iter {full['n_iter']} > 12 is an absurd size for a batch (2^(n-2) trunks)")
-        if float(full["spacing_mm"]) < 0.05:
-            raise InputError(f"spacing_mm {full['spacing_mm']} below 0.05 mm is an absurd size")
-        from angiogen.synth.willis import resolve_variant
-
-        if full["variant"] != "random":
-            resolve_variant(full["variant"])  # unknown name: InputError
-        if full["generator"] == "willis" and float(full["spacing_mm"]) < MIN_WILLIS_SPACING_MM:
-            raise InputError(f"willis spacing_mm {full['spacing_mm']} below {MIN_WILLIS_SPACING_MM} mm is an absurd "
-                             "size for a batch")
-    if kind == "phantom":
-        from angiogen.synth.torso import MAX_TORSO_VOXELS
-        from angiogen.synth.voxelize import check_shape
-
-        dims = check_shape(tuple(full["shape"]))
-        if np.prod(np.asarray(dims, dtype=np.float64)) > MAX_TORSO_VOXELS:
-            raise InputError(f"torso grid {dims} has more than {MAX_TORSO_VOXELS} voxels (absurd size)")
-        if not 0 <= float(full["breathing"]) <= 1:
-            raise InputError(f"breathing must be in [0, 1], got {full['breathing']}")
-        full["shape"] = list(dims)
-    if kind == "angio":
-        from angiogen.synth.angio import MAX_FRAMES, Motion
-        from angiogen.synth.torso import MAX_TORSO_VOXELS
-        from angiogen.synth.voxelize import check_shape
-        from angiogen.xray import CArmGeometry
-
-        px = full["detector_px"]
-        if int(px) != px or not 1 <= px <= MAX_DETECTOR_PX:
-            raise InputError(f"detector size must be 1..{MAX_DETECTOR_PX} pixels, got {px}")
-        CArmGeometry.standard(full["view"], sid_mm=full["sid_mm"], sod_mm=full["sod_mm"], rows=px, cols=px,
-                              pixel_spacing_mm=full["pixel_spacing_mm"])
-        if int(full["n_frames"]) != full["n_frames"] or not 1 <= full["n_frames"] <= MAX_FRAMES:
-            raise InputError(f"n_frames must be a whole number in 1..{MAX_FRAMES}, got {full['n_frames']}")
-        dose = full["photons_per_pixel"]
-        if dose is not None and not (math.isfinite(float(dose)) and float(dose) > 0):
-            raise InputError(f"photons per pixel must be positive, got {dose}")
-        dims = check_shape(tuple(full["torso_shape"]))
-        if np.prod(np.asarray(dims, dtype=np.float64)) > MAX_TORSO_VOXELS:
-            raise InputError(f"torso grid {dims} has more than {MAX_TORSO_VOXELS} voxels (absurd size)")
-        if float(full["vessel_spacing_mm"]) < 0.1:
-            raise InputError(f"vessel spacing {full['vessel_spacing_mm']} mm below 0.1 mm is an absurd size")
-        Motion(breathing_amplitude=float(full["breathing_amplitude"]))
-        full["torso_shape"] = list(dims)
-    return full
+    return CONFIGS[kind].build(params, source=f"{kind} parameters").model_dump()
 
 
 def write_sample(kind: str, params: dict[str, Any], seed: int, index: int, out_dir: str | Path,
@@ -175,7 +215,7 @@ def run_batch(
     """Generate samples ``start .. start + n - 1`` on Dask; return the written files in index order.
 
     Args:
-        kind: "vessels", "phantom" or "angio". params: kind parameters (defaults filled in, see :data:`DEFAULTS`).
+        kind: "vessels", "phantom" or "angio". params: kind parameters (defaults filled in, see :data:`CONFIGS`).
         seed: global seed; sample i depends only on (seed, i) and ``params``.
         out_dir: output folder. n, start: how many samples, first index.
         scheduler: "local" (a LocalCluster of ``workers`` processes), "synchronous" (no cluster, in this
