@@ -4,6 +4,7 @@ texts."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,7 @@ def profile_values(name: str, presets: Mapping[str, Mapping[str, Any]]) -> dict[
         names = list(presets)
         expected = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         raise InputError(f"--profile must be {expected}, got {name!r}")
-    return dict(presets[name])
+    return copy.deepcopy(dict(presets[name]))
 
 
 def build_config(config_class: type[ConfigT], base: Mapping[str, Any], config_file: Path | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,7 +42,7 @@ class Config(BaseModel):
         source: str | Path | None = None,
     ) -> ConfigT:
         """Validate ``values`` with ``overrides`` applied; errors name ``source`` (file or 'options')."""
-        merged = dict(values or {})
+        merged = copy.deepcopy(dict(values or {}))  # overrides of nested keys must not reach the caller's dicts
         for override in overrides or []:
             apply_override(merged, override)
         try:

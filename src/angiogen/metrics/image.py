@@ -35,11 +35,17 @@ def rms(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(np.sqrt(np.mean(values**2))) if values.size else 0.0
 
 
-def ssim(pred: np.ndarray, target: np.ndarray, data_range: float, sigma: float = 1.5) -> float:
-    """Structural similarity of two 2-D images with a Gaussian window (sigma px) and a fixed data range."""
+def ssim(pred: np.ndarray, target: np.ndarray, data_range: float, sigma: float = 1.5,
+         mask: np.ndarray | None = None) -> float:
+    """Structural similarity of two 2-D images with a Gaussian window (sigma px) and a fixed data range (the
+    scikit-image convention of Wang et al.); with ``mask``, the mean of the SSIM map over the masked pixels."""
     pred, target = _pair(pred, target)
-    return float(structural_similarity(pred, target, data_range=data_range, gaussian_weights=True, sigma=sigma,
-                                       use_sample_covariance=False))
+    if mask is None:
+        return float(structural_similarity(pred, target, data_range=data_range, gaussian_weights=True, sigma=sigma,
+                                           use_sample_covariance=False))
+    _, values = structural_similarity(pred, target, data_range=data_range, gaussian_weights=True, sigma=sigma,
+                                      use_sample_covariance=False, full=True)
+    return float(values[np.asarray(mask, bool)].mean())
 
 
 def roi_mask(target: np.ndarray, threshold: float, dilation_px: int) -> np.ndarray:

@@ -93,26 +93,37 @@ def image_grid(path: str | Path, rows: Mapping[str, Mapping[str, np.ndarray]], s
     return save_figure(figure, path, overwrite)
 
 
-def plot_training_curves(path: str | Path, metrics_csv: str | Path, overwrite: bool = False) -> Path:
-    """Training loss by step (log scale), and validation vessel-ROI PSNR of the model and of the all-zero
-    prediction, read from a run's ``metrics.csv`` (columns ``step``, ``name``, ``value``; series ``train/loss``,
-    ``val_roi_psnr``, ``val_roi_psnr_zero``; a missing series is left out)."""
+#: The dsa run's validation series and their legend labels (the default of :func:`plot_training_curves`).
+DSA_VALIDATION_SERIES = {"val_roi_psnr": "model", "val_roi_psnr_zero": "all-zero prediction"}
+
+
+def plot_training_curves(path: str | Path, metrics_csv: str | Path, overwrite: bool = False, *,
+                         validation_series: Mapping[str, str] | None = None,
+                         loss_title: str = "training loss (MSE warm-up, then weighted L1)",
+                         validation_title: str = "validation vessel-ROI PSNR (dB)") -> Path:
+    """Training loss by step (log scale) beside validation series, read from a run's ``metrics.csv`` (columns
+    ``step``, ``name``, ``value``; series ``train/loss`` and the keys of ``validation_series``, default
+    :data:`DSA_VALIDATION_SERIES`; a missing series is left out). A series whose name ends in a baseline's
+    suffix (``_zero``, ``_mean_fill``) is drawn dashed."""
+    validation = dict(DSA_VALIDATION_SERIES if validation_series is None else validation_series)
     series: dict[str, list[tuple[int, float]]] = {}
     with open(metrics_csv, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             series.setdefault(row["name"], []).append((int(row["step"]), float(row["value"])))
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name, axis, label in (("train/loss", left, "training loss"), ("val_roi_psnr", right, "model"),
-                              ("val_roi_psnr_zero", right, "all-zero prediction")):
+    curves = [("train/loss", left, "training loss")] + [(name, right, label) for name, label in validation.items()]
+    for name, axis, label in curves:
         if name in series:
             steps, values = zip(*series[name])
-            axis.plot(steps, values, label=label, linestyle="--" if name.endswith("zero") else "-",
+            dashed = name.endswith(("_zero", "_mean_fill"))
+            axis.plot(steps, values, label=label, linestyle="--" if dashed else "-",
                       marker="" if name.startswith("train") else "o", markersize=3)
         axis.set_xlabel("step")
     left.set_yscale("log")
-    left.set_title("training loss (MSE warm-up, then weighted L1)")
-    right.set_title("validation vessel-ROI PSNR (dB)")
-    right.legend()
+    left.set_title(loss_title)
+    right.set_title(validation_title)
+    if right.get_legend_handles_labels()[0]:  # a short run may have no validation point yet
+        right.legend()
     figure.tight_layout()
     return save_figure(figure, path, overwrite)
 

@@ -17,7 +17,7 @@ from angiogen.report.types import DemoContext, DemoResult, Figure
 __all__ = ["PLANNED_TASKS", "TASK_NAMES", "DemoContext", "DemoResult", "Figure", "Task", "registered_tasks"]
 
 #: Built tasks, in the order the demo runs them.
-TASK_NAMES: tuple[str, ...] = ("scar", "dsa")
+TASK_NAMES: tuple[str, ...] = ("scar", "dsa", "uncrop")
 
 #: Every task of the toolkit's plan, with a one-line summary (shown by ``angiogen info`` and the README).
 PLANNED_TASKS: dict[str, str] = {
