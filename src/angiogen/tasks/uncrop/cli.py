@@ -89,7 +89,7 @@ def train(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Dataset folder from `angiogen uncrop prepare`."),
     out: Path = typer.Option(..., help="Run folder (config.yaml, metrics.csv, checkpoints/, outputs/)."),
-    profile: str = typer.Option("cpu", help="cpu (2,000 steps at 128 px, ~45 min on 2 cores) or smoke."),
+    profile: str = typer.Option("cpu", help="cpu (2,000 steps at 128 px, ~40 min on 2 quiet cores) or smoke."),
     steps: Optional[int] = typer.Option(None, help="Optimiser steps (overrides the profile)."),
     objective: Optional[str] = typer.Option(None, help="diffusion (default) or regression (the same U-Net, L1)."),
     prior: Optional[str] = typer.Option(None, help="VAE prior: none (default), rows (the method's) or spatial."),

@@ -32,7 +32,7 @@ from angiogen.train import EMA, DistributedContext, Trainer, TrainConfig, TrainR
 class RecipeConfig(Config):
     """The uncrop training recipe (defaults: the bundled CPU model's, docs/methods/uncrop.md §4)."""
 
-    steps: int = Field(3000, ge=1, description="Optimiser steps.")
+    steps: int = Field(2000, ge=1, description="Optimiser steps.")
     batch_size: int = Field(8, ge=1, description="Images per step (over all ranks).")
     lr: float = Field(2e-4, gt=0, description="Adam learning rate (constant).")
     ema_decay: float = Field(0.999, ge=0, lt=1)
