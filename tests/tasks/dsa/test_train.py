@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 import torch
+from run_checks import assert_same_weights, metric_rows
 from safetensors.torch import load_file
 
 from angiogen.io.rundir import RunDir, create_run_dir
@@ -48,17 +48,6 @@ def _crash_at(monkeypatch: pytest.MonkeyPatch, index: int) -> None:
     monkeypatch.setattr(dsa_train, "_batch", batch)
 
 
-def _rows(run: Path, name: str) -> list[tuple[int, float]]:
-    with open(run / "metrics.csv", newline="") as handle:
-        return [(int(row["step"]), float(row["value"])) for row in csv.DictReader(handle) if row["name"] == name]
-
-
-def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for name, tensor in a.items():
-        assert torch.equal(tensor, b[name]), name
-
-
 def test_pixel_loss_is_mse_in_the_warmup_then_foreground_weighted_l1() -> None:
     pred = torch.tensor([0.0, 1.0, 3.0, -1.0])
     target = torch.tensor([0.0, 0.0, 2.0, 0.5])  # the last two carry iodine (above 0.1)
@@ -80,12 +69,12 @@ def test_batches_are_normalised_pairs_with_the_warmup_flag(tiny_banks: Banks) ->
 def test_training_loss_falls_and_the_model_carries_the_statistics(tiny_banks: Banks, tmp_path: Path) -> None:
     recipe = _recipe(steps=60, log_every=10, validate_every=30, checkpoint_every=30, warmup_fraction=0.0, lr=3e-3)
     fitted = _fit(tiny_banks, recipe, tmp_path / "run")
-    losses = [value for _, value in _rows(tmp_path / "run", "train/loss")]
+    losses = [value for _, value in metric_rows(tmp_path / "run", "train/loss")]
     assert len(losses) == 6
     assert losses[-1] < 0.5 * losses[0], losses
-    validation = _rows(tmp_path / "run", "val_loss")
+    validation = metric_rows(tmp_path / "run", "val_loss")
     assert [step for step, _ in validation] == [30, 60] and validation[1][1] < validation[0][1]
-    zero = _rows(tmp_path / "run", "val_loss_zero")[0][1]
+    zero = metric_rows(tmp_path / "run", "val_loss_zero")[0][1]
     assert zero == pytest.approx(float(abs(tiny_banks.val_targets).mean()) / tiny_banks.std, rel=1e-6)
     assert fitted.result.step == 60
     assert (fitted.model.mean, fitted.model.std) == (tiny_banks.mean, tiny_banks.std)
@@ -108,12 +97,12 @@ def test_resume_after_a_crash_is_exact(tiny_banks: Banks, tmp_path: Path, monkey
     resumed = _fit(tiny_banks, recipe, tmp_path / "resumed", resume=True)
 
     assert resumed.result.start_step == 10 and resumed.result.step == 20
-    _assert_same_weights(straight.model.net.state_dict(), resumed.model.net.state_dict())  # EMA weights
+    assert_same_weights(straight.model.net.state_dict(), resumed.model.net.state_dict())  # EMA weights
     raw = [load_file(tmp_path / run / "checkpoints" / "step_20" / "model.safetensors")
            for run in ("straight", "resumed")]
-    _assert_same_weights(*raw)
-    assert [step for step, _ in _rows(tmp_path / "resumed", "train/loss")] == [5, 10, 15, 20]
-    assert _rows(tmp_path / "resumed", "train/loss") == _rows(tmp_path / "straight", "train/loss")
+    assert_same_weights(*raw)
+    assert [step for step, _ in metric_rows(tmp_path / "resumed", "train/loss")] == [5, 10, 15, 20]
+    assert metric_rows(tmp_path / "resumed", "train/loss") == metric_rows(tmp_path / "straight", "train/loss")
 
 
 def test_adversarial_arm_runs_and_resumes_with_the_critic_state(tiny_banks: Banks, tmp_path: Path,
@@ -122,7 +111,7 @@ def test_adversarial_arm_runs_and_resumes_with_the_critic_state(tiny_banks: Bank
                      critic_channels=[4, 8], n_critic=2)
     straight = _fit(tiny_banks, recipe, tmp_path / "straight")
     for name in ("train/pixel_loss", "train/critic_loss", "train/gradient_penalty", "val_roi_psnr"):
-        assert _rows(tmp_path / "straight", name), name
+        assert metric_rows(tmp_path / "straight", name), name
     step_dir = tmp_path / "straight" / "checkpoints" / "step_4"
     weights = load_file(step_dir / "model.safetensors")
     assert any(name.startswith("critic.") for name in weights) and any(n.startswith("generator.") for n in weights)
@@ -140,8 +129,8 @@ def test_adversarial_arm_runs_and_resumes_with_the_critic_state(tiny_banks: Bank
             _fit(tiny_banks, recipe, tmp_path / "resumed")
     resumed = _fit(tiny_banks, recipe, tmp_path / "resumed", resume=True)
     assert resumed.result.start_step == 2
-    _assert_same_weights(straight.model.net.state_dict(), resumed.model.net.state_dict())
-    _assert_same_weights(weights, load_file(tmp_path / "resumed" / "checkpoints" / "step_4" / "model.safetensors"))
+    assert_same_weights(straight.model.net.state_dict(), resumed.model.net.state_dict())
+    assert_same_weights(weights, load_file(tmp_path / "resumed" / "checkpoints" / "step_4" / "model.safetensors"))
 
 
 def test_generator_step_sees_no_stale_critic_gradients(tiny_banks: Banks) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from run_checks import assert_same_weights, metric_rows
 from safetensors.torch import load_file
 
 from angiogen.io.rundir import RunDir, create_run_dir
@@ -31,27 +31,16 @@ def _fit(data: UncropDataset, recipe: RecipeConfig, run: Path, resume: bool = Fa
     return fit(data, recipe, run_dir, seed=0, device=CPU, resume=resume, quiet=True)
 
 
-def _rows(run: Path, name: str) -> list[tuple[int, float]]:
-    with open(run / "metrics.csv", newline="") as handle:
-        return [(int(row["step"]), float(row["value"])) for row in csv.DictReader(handle) if row["name"] == name]
-
-
-def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for name, tensor in a.items():
-        assert torch.equal(tensor, b[name]), name
-
-
 def test_training_lowers_the_loss(smoke_dataset: UncropDataset, tmp_path: Path) -> None:
     recipe = _recipe(steps=50, lr=1e-3, log_every=1, validate_every=25, checkpoint_every=25)
     fitted = _fit(smoke_dataset, recipe, tmp_path / "run")
-    losses = [value for _, value in _rows(tmp_path / "run", "train/loss")]
+    losses = [value for _, value in metric_rows(tmp_path / "run", "train/loss")]
     assert len(losses) == 50 and np.isfinite(losses).all()
     first, last = float(np.mean(losses[:10])), float(np.mean(losses[-10:]))
     assert last < 0.8 * first, (first, last)
-    validation = _rows(tmp_path / "run", "val_psnr_missing")
+    validation = metric_rows(tmp_path / "run", "val_psnr_missing")
     assert [step for step, _ in validation] == [25, 50]
-    mean_fill = _rows(tmp_path / "run", "val_psnr_missing_mean_fill")
+    mean_fill = metric_rows(tmp_path / "run", "val_psnr_missing_mean_fill")
     assert mean_fill[0][1] == mean_fill[1][1] and np.isfinite(mean_fill[0][1])
     assert fitted.result.step == 50 and fitted.model.info["steps"] == 50
     assert fitted.model.info["data_kind"] == "synthetic" and fitted.model.info["recipe"]["lr"] == 1e-3
@@ -71,12 +60,12 @@ def test_resume_is_exact(smoke_dataset: UncropDataset, tmp_path: Path, prior: st
     resumed = _fit(smoke_dataset, recipe, tmp_path / "resumed", resume=True)
 
     assert resumed.result.start_step == 4 and resumed.result.step == 8
-    _assert_same_weights(straight.model.net.state_dict(), resumed.model.net.state_dict())  # EMA weights
+    assert_same_weights(straight.model.net.state_dict(), resumed.model.net.state_dict())  # EMA weights
     raw = [load_file(tmp_path / run / "checkpoints" / "step_8" / "model.safetensors")
            for run in ("straight", "resumed")]
-    _assert_same_weights(*raw)
-    assert _rows(tmp_path / "resumed", "train/loss") == _rows(tmp_path / "straight", "train/loss")
-    assert _rows(tmp_path / "resumed", "val_psnr_missing") == _rows(tmp_path / "straight", "val_psnr_missing")
+    assert_same_weights(*raw)
+    assert metric_rows(tmp_path / "resumed", "train/loss") == metric_rows(tmp_path / "straight", "train/loss")
+    assert metric_rows(tmp_path / "resumed", "val_psnr_missing") == metric_rows(tmp_path / "straight", "val_psnr_missing")
 
 
 def test_fine_tuning_takes_the_network_of_the_start_model(smoke_dataset: UncropDataset, tmp_path: Path,
