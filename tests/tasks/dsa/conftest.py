@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 
 from angiogen.tasks.dsa.data import Banks, DataConfig, MotionTestSet, build_banks, build_motion_test
 
@@ -17,12 +14,8 @@ TINY = {"detector_px": 32, "pixel_mm": 6.0, "n_phantoms": 2, "views_per_phantom"
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """The tensors here are tiny: a second thread only adds overhead (10x under load); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Every module here runs with :func:`one_torch_thread` (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -138,16 +136,6 @@ def test_a_folder_of_non_images(model_path: Path, tmp_path: Path, capsys: pytest
     _bad_input(capsys, _predict(model_path, folder, tmp_path / "out"), str(folder), tmp_path / "out")
 
 
-@pytest.fixture
-def angiogen_log_handlers() -> Iterator[None]:
-    """Remove the file handlers `dsa train` leaves on the angiogen logger (it attaches run/log.txt for good)."""
-    logger = logging.getLogger("angiogen")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    for handler in [h for h in logger.handlers if h not in handlers]:
-        logger.removeHandler(handler)
-        handler.close()
-    logger.setLevel(level)
 
 
 @pytest.mark.usefixtures("angiogen_log_handlers")

@@ -6,7 +6,7 @@ synthetic dataset is the CLI's smoke profile (6 phantoms x 2 views, 4 test image
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,12 +40,8 @@ def tiny_model(seed: int = 0, **changes: object) -> UncropModel:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """The tensors here are tiny: a second thread only adds overhead (10x under load); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Every module here runs with :func:`one_torch_thread` (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +32,7 @@ PRISTINE_SMOKE_RECIPE = copy.deepcopy(SMOKE_RECIPE)  # at import, before any CLI
 METHODS = {"ours", "ours_one_sample", "mean_fill", "train_mean", "nearest", "biharmonic"}
 
 
-@pytest.fixture(autouse=True)
-def angiogen_log_handlers() -> Iterator[None]:
-    """Remove the file handlers `uncrop train` leaves on the angiogen logger (it attaches run/log.txt)."""
-    logger = logging.getLogger("angiogen")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    for handler in [h for h in logger.handlers if h not in handlers]:
-        logger.removeHandler(handler)
-        handler.close()
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("angiogen_log_handlers")  # tests/conftest.py
 
 
 def _collimated(seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
