@@ -15,17 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 from skimage.restoration import inpaint_biharmonic
 
-from angiogen.tasks.uncrop.model import resize
+from angiogen.tasks.uncrop.model import resize_image
 
 Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
 BASELINES = ("mean_fill", "train_mean", "nearest", "biharmonic")
-
-
-def _resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    return resize(torch.from_numpy(np.asarray(image, np.float32))[None, None], shape)[0, 0].numpy()
 
 
 def _keep_opening(fill: np.ndarray, collimated: np.ndarray, opening: np.ndarray) -> np.ndarray:
@@ -52,21 +47,21 @@ class TrainingSetBaselines:
 
     def train_mean(self, collimated: np.ndarray, opening: np.ndarray) -> np.ndarray:
         """The training mean image at the image's size, offset to the opening's mean."""
-        template = _resized(self.mean_image, collimated.shape)
+        template = resize_image(self.mean_image, collimated.shape)
         offset = collimated[opening].mean() - template[opening].mean()
         return _keep_opening(np.clip(template + offset, 0.0, 1.0), collimated, opening)
 
     def nearest(self, collimated: np.ndarray, opening: np.ndarray) -> np.ndarray:
         """The training image that matches the opening best (means matched), offset to the opening's mean."""
-        small = _resized(collimated, self.train_full.shape[-2:])
-        inside = _resized(opening.astype(np.float32), self.train_full.shape[-2:]) > 0.5
+        small = resize_image(collimated, self.train_full.shape[-2:])
+        inside = resize_image(opening.astype(np.float32), self.train_full.shape[-2:]) > 0.5
         if not inside.any():
             inside = np.ones_like(inside)
         candidates = self.train_full[:, inside]
         query = small[inside]
         centred = candidates - candidates.mean(axis=1, keepdims=True)
         distance = ((centred - (query - query.mean())) ** 2).mean(axis=1)
-        chosen = _resized(self.train_full[int(np.argmin(distance))], collimated.shape)
+        chosen = resize_image(self.train_full[int(np.argmin(distance))], collimated.shape)
         offset = collimated[opening].mean() - chosen[opening].mean()
         return _keep_opening(np.clip(chosen + offset, 0.0, 1.0), collimated, opening)
 

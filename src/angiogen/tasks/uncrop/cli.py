@@ -158,7 +158,8 @@ def predict(
         check_opening(item.opening, item.mask_source)
         for path in [*output_paths(out, item).values(), out / "predictions.json"]:
             check_writable(path, overwrite)
-    net = load_model(_model_path(model))
+    model_path = _model_path(model)
+    net = load_model(model_path)
     device = select_device(options.device)
     records = []
     with progress_bar(options.quiet) as bar:
@@ -167,7 +168,7 @@ def predict(
             completion = complete(net, item.image, item.opening, samples, steps, options.seed + index, device)
             records.append(write_outputs(out, item, completion, overwrite))
             bar.update(task, completed=index + 1)
-    summary = write_json(out / "predictions.json", {"model": str(_model_path(model)), "samples": samples,
+    summary = write_json(out / "predictions.json", {"model": str(model_path), "samples": samples,
                                                      "steps": steps, "seed": options.seed, "images": records,
                                                      "note": "outside the opening the image is synthesised, "
                                                              "not measured"}, overwrite=overwrite)

@@ -31,9 +31,10 @@ from angiogen.io.datasets import read_dataset_arrays, read_manifest, write_datas
 from angiogen.io.image_triples import ImageTriple
 from angiogen.synth.anatomy import ANATOMIES
 from angiogen.synth.backgrounds import ViewSampler, background_views
-from angiogen.synth.collimation import add_devices, collimated_pair, display_frame, random_opening
+from angiogen.synth.collimation import (CollimatedPair, DisplaySettings, add_devices, collimated_pair,
+                                       display_frame, random_opening)
 from angiogen.synth.parallel import map_indexed
-from angiogen.tasks.uncrop.model import resize
+from angiogen.tasks.uncrop.model import resize_image
 
 # Index streams: every sample depends only on (seed, stream, index).
 TRAIN_PHANTOMS, TEST_PHANTOMS, TRAIN_PAIRS, TEST_PAIRS, VAL_PAIRS = 0, 1, 2, 3, 4
@@ -115,6 +116,14 @@ def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), stream, int(index)])
 
 
+def _collimate(line_integrals: np.ndarray, settings: DisplaySettings, config: DataConfig,
+               rng: np.random.Generator) -> CollimatedPair:
+    """A random opening and dose, and the collimated acquisition of ``line_integrals`` shown with ``settings``."""
+    opening = random_opening(rng, line_integrals.shape, config.opening_fraction)
+    return collimated_pair(line_integrals, opening, rng, float(rng.uniform(*config.photons_per_pixel)),
+                           config.outside_transmission, settings)
+
+
 def simulate_pair(line_integrals: np.ndarray, config: DataConfig,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(full, collimated, opening) of one random display and collimation of (H, W) ``line_integrals``, devices
@@ -123,9 +132,7 @@ def simulate_pair(line_integrals: np.ndarray, config: DataConfig,
         line_integrals = add_devices(line_integrals, rng, pixel_mm=config.pixel_mm * config.size
                                      / line_integrals.shape[-1])
     _, settings = display_frame(line_integrals, rng)
-    opening = random_opening(rng, line_integrals.shape, config.opening_fraction)
-    pair = collimated_pair(line_integrals, opening, rng, float(rng.uniform(*config.photons_per_pixel)),
-                           config.outside_transmission, settings)
+    pair = _collimate(line_integrals, settings, config, rng)
     return pair.full, pair.collimated, pair.opening
 
 
@@ -135,9 +142,7 @@ def simulate_on_display(full: np.ndarray, config: DataConfig,
     line integrals ``(1 - full) * DISPLAY_SPAN`` under a plain window, collimated at random, and kept as the truth."""
     line_integrals = ((1.0 - full) * DISPLAY_SPAN).astype(np.float32)
     _, settings = display_frame(line_integrals, rng, window=(0.0, DISPLAY_SPAN), edge_strength=0.0)
-    opening = random_opening(rng, full.shape, config.opening_fraction)
-    pair = collimated_pair(line_integrals, opening, rng, float(rng.uniform(*config.photons_per_pixel)),
-                           config.outside_transmission, settings)
+    pair = _collimate(line_integrals, settings, config, rng)
     return full.astype(np.float32), pair.collimated, pair.opening
 
 
@@ -183,11 +188,6 @@ def build_synthetic(config: DataConfig, seed: int, session: Any = "synchronous",
 # -- user folders ----------------------------------------------------------------------------------------------
 
 
-def _resized(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
-    tensor = torch.from_numpy(np.asarray(image, dtype=np.float32))[None, None]
-    return resize(tensor, size, "nearest" if nearest else "bilinear")[0, 0].numpy()
-
-
 def triples_to_pairs(triples: Sequence[ImageTriple], size: int, config: DataConfig, seed: int,
                      stream: int) -> tuple[UncropPairs, np.ndarray]:
     """User triples at ``size`` px, as pairs plus a (N,) bool array saying which carry the user's own collimated
@@ -196,11 +196,11 @@ def triples_to_pairs(triples: Sequence[ImageTriple], size: int, config: DataConf
     for index, triple in enumerate(triples):
         if triple.full is None:
             raise InputError("uncrop needs the full-field image of every training or test image", triple.name)
-        image = _resized(triple.full, size)
+        image = resize_image(triple.full, size)
         if triple.collimated is not None and triple.mask is not None:
             full.append(image)
-            collimated.append(_resized(triple.collimated, size))
-            opening.append(_resized(triple.mask.astype(np.float32), size, nearest=True) > 0.5)
+            collimated.append(resize_image(triple.collimated, size))
+            opening.append(resize_image(triple.mask.astype(np.float32), size, nearest=True) > 0.5)
             measured.append(True)
         else:
             parts = simulate_on_display(np.clip(image, 0, 1), config, _rng(seed, stream, index))

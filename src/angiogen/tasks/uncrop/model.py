@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.networks.nets import DiffusionModelUNet
@@ -174,3 +175,9 @@ def resize(images: torch.Tensor, size: int | tuple[int, int], mode: str = "bilin
     if shrinking:
         return F.interpolate(images, size=target, mode="area")
     return F.interpolate(images, size=target, mode="bilinear", align_corners=False)
+
+
+def resize_image(image: np.ndarray, size: int | tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """One (H, W) array resized like :func:`resize` (``nearest`` for masks), as float32."""
+    tensor = torch.from_numpy(np.asarray(image, dtype=np.float32))[None, None]
+    return resize(tensor, size, "nearest" if nearest else "bilinear")[0, 0].numpy()
