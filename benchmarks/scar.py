@@ -8,11 +8,17 @@ seeds. Ours: the default recipe (``angiogen.tasks.scar.train.default_configs``),
 linear (trilinear) interpolation, signed-distance shape interpolation. Optionally the original's configuration
 (4 x 128, cyclic lr, batches of 10,000, 3 MC passes, patience 500) under a wall-time cap, reporting its epochs.
 
+New cases (``--new-cases``, on by default outside ``--quick``): other truth seeds, pixel sizes 1.25-1.8 mm, slice
+spacings 9-10 mm, oblique stacks and 20-60k nodes, reported apart from the headline cases and together with them in
+``per_case``. Frame check: every case's mesh is taken as written in RAS and in LPS, and the automatic frame
+detection (``angiogen.io.mesh_frame.decide_mesh_frame``) must name the frame it was written in.
+
 With ``--warm-start``, each case is also fine-tuned (the default recipe at the fine-tuning peak learning rate 3e-4)
 from a "foundation" model (the default recipe fitted in turn to truth seeds 100-103), with all layers free and with
 the first two frozen.
 
-Usage: python benchmarks/scar.py [--quick] [--seeds 0 1 2] [--spacings 8 10] [--original-cap-s 300] [--warm-start]
+Usage: python benchmarks/scar.py [--quick] [--seeds 0 1 2] [--spacings 8 10] [--no-new-cases] [--original-cap-s 300]
+[--warm-start]
 Writes benchmarks/results/scar.json (``--quick``: scar_quick.json, so a smoke run keeps the full result); prints a one-line summary last.
 """
 
@@ -26,6 +32,8 @@ import torch
 
 from _harness import benchmark_parser, write_results
 
+from angiogen.io.coordinates import PATIENT_FRAMES, points_from_ras
+from angiogen.io.mesh_frame import decide_mesh_frame
 from angiogen.nets.coordinate_mlp import MLPConfig
 from angiogen.tasks.scar.evaluate import score_baselines, score_field
 from angiogen.tasks.scar.groups import build_groups
@@ -34,7 +42,10 @@ from angiogen.tasks.scar.model import ScarModel
 from angiogen.tasks.scar.synthetic import CaseSpec, make_case
 from angiogen.tasks.scar.train import FitConfig, default_configs, fit
 
-TARGET = {"dice": 0.90, "abs_vol_err_pct": 3.0, "wall_s": 150.0}
+TARGET = {"dice": 0.90, "dice_over_linear": 0.015, "abs_vol_err_pct": 3.0, "wall_s": 150.0}
+# Held-out cases beyond the headline ones: (seed, scar kind, pixel mm, slice spacing mm, tilt deg, node spacing mm).
+NEW_CASES = [(20, "isthmus", 1.25, 9.0, 0.0, 1.53), (21, "patchy", 1.8, 10.0, 15.0, 1.53),
+             (22, "transmural", 1.4, 8.0, 20.0, 1.9), (23, "subendocardial", 1.6, 10.0, 10.0, 1.33)]
 # Peak learning rate of the warm-start fine-tuning (--warm-start). At the from-scratch 3e-3 (an earlier run) the
 # fine-tuned fields reached Dice 0.954 / 0.957 on seeds 1 / 2 and collapsed to an empty field on seed 0; 3e-4 is
 # what is measured now.
@@ -57,6 +68,22 @@ def run_ours(case, mlp: MLPConfig, config: FitConfig, init: ScarModel | None = N
         scores["shift_rms_true_mm"] = float(np.sqrt((true**2).mean()))
     return {**scores, "wall_s": wall, "train_s": result.wall_s, "epochs": result.epochs, "steps": result.steps,
             "stop_reason": result.stop_reason, "best_loss": result.best_loss}
+
+
+def frame_checks(case) -> list[dict[str, object]]:
+    """The case's mesh taken as written in RAS and in LPS: the frame ``decide_mesh_frame`` names for each."""
+    checks = []
+    for written in PATIENT_FRAMES:
+        points = points_from_ras(case.data.points_mm, written)
+        detected = decide_mesh_frame(points, case.data.slices, "auto", "mesh", "slices")
+        checks.append({"written": written, "detected": detected, "right": detected == written})
+    return checks
+
+
+def case_label(spec: CaseSpec, nodes: int) -> str:
+    """A short name of a case: seed, scar, pixel, spacing, tilt, nodes."""
+    return (f"seed {spec.seed} {spec.scar_kind} {spec.pixel_mm:g} mm px {spec.slice_spacing_mm:g} mm slices "
+            f"tilt {spec.tilt_deg:g} {nodes // 1000}k nodes")
 
 
 def foundation_model(seeds: list[int], node_spacing: float, spacing: float, mlp: MLPConfig,
@@ -82,6 +109,7 @@ def main() -> None:
     parser.add_argument("--warm-start", action="store_true",
                         help="Also fine-tune from a foundation model pre-fitted on truth seeds 100-103 "
                              "(all layers, and the first two frozen).")
+    parser.add_argument("--no-new-cases", action="store_true", help="Only the headline cases.")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -94,26 +122,32 @@ def main() -> None:
     if args.warm_start and not args.quick:
         foundation, foundation_s = foundation_model([100, 101, 102, 103], node_spacing, spacings[0], mlp, config)
         print(f"foundation model: 4 cases in {foundation_s:.0f} s", flush=True)
+    specs = [("headline", CaseSpec(node_spacing_mm=node_spacing, slice_spacing_mm=spacing, seed=seed))
+             for spacing in spacings for seed in seeds]
+    if not args.quick and not args.no_new_cases:
+        specs += [("new", CaseSpec(node_spacing_mm=nodes, scar_kind=kind, slice_spacing_mm=spacing, pixel_mm=pixel,
+                                   tilt_deg=tilt, seed=seed)) for seed, kind, pixel, spacing, tilt, nodes in NEW_CASES]
     cases = []
-    for spacing in spacings:
-        for seed in seeds:
-            started = time.perf_counter()
-            case = make_case(CaseSpec(node_spacing_mm=node_spacing, slice_spacing_mm=spacing, seed=seed))
-            synth_s = time.perf_counter() - started
-            ours = run_ours(case, mlp, config.model_copy(update={"seed": seed}))
-            started = time.perf_counter()
-            baselines = score_baselines(case.data)
-            baseline_s = time.perf_counter() - started
-            entry = {"seed": seed, "slice_spacing_mm": spacing, "nodes": len(case.data.points_mm),
-                     "groups": case.data.groups.n_groups, "synth_s": synth_s, "baselines_s": baseline_s,
-                     "ours": ours, "baselines": baselines}
-            if foundation is not None and spacing == spacings[0]:
-                tuned = config.model_copy(update={"seed": seed, "lr": FINE_TUNE_LR})
-                entry["warm_start"] = {f"freeze_{k}": run_ours(case, mlp, tuned, foundation, k) for k in (0, 2)}
-            cases.append(entry)
-            print(f"spacing {spacing:g} mm seed {seed}: ours dice {ours['dice']:.4f} vol {ours['vol_err_pct']:+.2f}% "
-                  f"({ours['wall_s']:.0f} s, {ours['epochs']} epochs) | "
-                  + ", ".join(f"{k} {v['dice']:.4f}" for k, v in baselines.items()), flush=True)
+    for group, spec in specs:
+        seed, spacing = spec.seed, spec.slice_spacing_mm
+        started = time.perf_counter()
+        case = make_case(spec)
+        synth_s = time.perf_counter() - started
+        ours = run_ours(case, mlp, config.model_copy(update={"seed": seed}))
+        started = time.perf_counter()
+        baselines = score_baselines(case.data)
+        baseline_s = time.perf_counter() - started
+        entry = {"group": group, "case": case_label(spec, len(case.data.points_mm)), "seed": seed,
+                 "slice_spacing_mm": spacing, "nodes": len(case.data.points_mm), "frames": frame_checks(case),
+                 "groups": case.data.groups.n_groups, "synth_s": synth_s, "baselines_s": baseline_s,
+                 "ours": ours, "baselines": baselines}
+        if foundation is not None and group == "headline" and spacing == spacings[0]:
+            tuned = config.model_copy(update={"seed": seed, "lr": FINE_TUNE_LR})
+            entry["warm_start"] = {f"freeze_{k}": run_ours(case, mlp, tuned, foundation, k) for k in (0, 2)}
+        cases.append(entry)
+        print(f"{entry['case']}: ours dice {ours['dice']:.4f} vol {ours['vol_err_pct']:+.2f}% "
+              f"({ours['wall_s']:.0f} s, {ours['epochs']} epochs) | "
+              + ", ".join(f"{k} {v['dice']:.4f}" for k, v in baselines.items()), flush=True)
 
     original = None
     if args.original_cap_s > 0 and not args.quick:
@@ -124,7 +158,8 @@ def main() -> None:
         print(f"original config: dice {original['dice']:.4f} after {original['epochs']} epochs "
               f"({original['wall_s']:.0f} s, {original['stop_reason']})", flush=True)
 
-    headline = [c for c in cases if c["slice_spacing_mm"] == spacings[0]]
+    headline = [c for c in cases if c["group"] == "headline" and c["slice_spacing_mm"] == spacings[0]]
+    new = [c for c in cases if c["group"] == "new"]
     mean = lambda values: float(np.mean(values))  # noqa: E731
     result = {
         "task": "scar",
@@ -157,17 +192,42 @@ def main() -> None:
         "settings": {"mlp": mlp.to_dict(), "train": config.model_dump(mode="json"), "mc_samples": 20, "threads": args.threads},
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpu_threads": args.threads},
         "target": TARGET,
+        "per_case": [{"case": c["case"], "group": c["group"], "dice": c["ours"]["dice"],
+                      "vol_err_pct": c["ours"]["vol_err_pct"], "linear_dice": c["baselines"]["linear"]["dice"],
+                      "wall_s": c["ours"]["wall_s"]} for c in cases],
+        "groups": {name: group_summary(members) for name, members in (("headline", headline), ("new", new),
+                                                                       ("all", cases)) if members},
+        "frame_detection": {"checks": sum(len(c["frames"]) for c in cases),
+                            "right": sum(check["right"] for c in cases for check in c["frames"])},
         "cases": cases,
     }
-    best_baseline = max(v["dice"] for v in result["baselines"].values())
-    result["target_met"] = bool(result["dice"] >= TARGET["dice"] and result["dice"] > best_baseline
-                                and abs(result["vol_err_pct"]) <= TARGET["abs_vol_err_pct"]
-                                and result["wall_s_max"] <= TARGET["wall_s"])
+    result["frame_detection"]["all_right"] = result["frame_detection"]["right"] == result["frame_detection"]["checks"]
+    result["target_met"] = bool(all(group["target_met"] for group in result["groups"].values())
+                                and result["frame_detection"]["all_right"])
     out = write_results("scar", result, args.quick, args.out)
     base = ", ".join(f"{k} {v['dice']:.3f}" for k, v in result["baselines"].items())
-    print(f"scar: dice {result['dice']:.3f} (baselines: {base}), vol err {result['vol_err_pct']:+.1f}%, "
-          f"wall {result['wall_s']:.0f} s (max {result['wall_s_max']:.0f}), epochs {result['epochs']}, "
-          f"target {'met' if result['target_met'] else 'NOT met'} -> {out}")
+    every = result["groups"]["all"]
+    frames = result["frame_detection"]
+    print(f"scar: headline dice {result['dice']:.3f} (baselines: {base}), vol err {result['vol_err_pct']:+.1f}%, "
+          f"wall max {result['wall_s_max']:.0f} s; all {len(cases)} cases: dice - linear {every['dice_over_linear']:+.4f}, "
+          f"{every['cases_below_linear']} below linear, |vol err| {every['abs_vol_err_pct']:.1f}%; frames "
+          f"{frames['right']}/{frames['checks']} right; target {'met' if result['target_met'] else 'NOT met'} -> {out}")
+
+
+def group_summary(cases: list[dict]) -> dict[str, object]:
+    """Means over a group of cases and whether they meet the issue's targets."""
+    dice = np.array([c["ours"]["dice"] for c in cases])
+    linear = np.array([c["baselines"]["linear"]["dice"] for c in cases])
+    vol = np.array([c["ours"]["vol_err_pct"] for c in cases])
+    wall = np.array([c["ours"]["wall_s"] for c in cases])
+    summary = {"cases": len(cases), "dice": float(dice.mean()), "linear_dice": float(linear.mean()),
+               "dice_over_linear": float((dice - linear).mean()), "cases_below_linear": int((dice < linear).sum()),
+               "abs_vol_err_pct": float(np.abs(vol).mean()), "wall_s_max": float(wall.max())}
+    summary["target_met"] = bool(summary["dice_over_linear"] >= TARGET["dice_over_linear"]
+                                 and summary["cases_below_linear"] == 0
+                                 and summary["abs_vol_err_pct"] <= TARGET["abs_vol_err_pct"]
+                                 and summary["wall_s_max"] <= TARGET["wall_s"])
+    return summary
 
 
 if __name__ == "__main__":

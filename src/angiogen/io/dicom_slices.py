@@ -22,9 +22,8 @@ from pydicom.dataset import Dataset
 
 from angiogen.errors import InputError
 from angiogen.io.checks import require_directory
+from angiogen.io.coordinates import lps_to_ras
 from angiogen.io.dicom import _frames_of, _read_dataset, _read_image_header
-
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 @dataclass
@@ -88,7 +87,7 @@ def slice_geometry(dataset: Dataset, path: Path) -> tuple[np.ndarray, float | No
     affine_lps[:3, 1] = col_dir * spacing[0]  # row index j steps down a column by the row spacing
     affine_lps[:3, 2] = np.cross(row_dir, col_dir)
     affine_lps[:3, 3] = position
-    return LPS_TO_RAS @ affine_lps, thickness
+    return lps_to_ras(affine_lps), thickness
 
 
 def read_dicom_slices(directory: str | Path) -> list[DicomSlice]:

@@ -1,5 +1,10 @@
 """Surface and volume meshes: VTK legacy (.vtk), VTK XML unstructured grid (.vtu) and STL via meshio, and VTK XML
 PolyData (.vtp) via VTK (:mod:`angiogen.io.vtk_polydata`; meshio has no .vtp support).
+
+Everything written opens in VTK's own readers (so ParaView, PyVista, 3D Slicer): legacy files are written in the
+classic 4.2 layout, whose type names (``unsigned_char``, ``int``, ...) every VTK reader knows; meshio's default
+5.1 layout names 8-32-bit integers ``vtktypeint32`` and the like, which VTK's legacy reader rejects, dropping all
+point data. Boolean arrays, which no VTK format stores, are written as uint8 0/1 and float16 as float32.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from angiogen.io.checks import require_file
 from angiogen.io.vtk_polydata import read_vtp, write_vtp
 
 MESH_SUFFIXES = (".vtk", ".vtu", ".vtp", ".stl")
+# The legacy layout written: 4.2 uses VTK's classic type names, which every VTK legacy reader accepts.
+LEGACY_VTK_VERSION = "4.2"
 _MESHIO_FORMATS = {".vtk": "vtk", ".vtu": "vtu", ".stl": "stl"}
 # The format readers are called directly: meshio.read() prints a ReadError and calls sys.exit.
 _READERS = {"vtk": meshio.vtk.read, "vtu": meshio.vtu.read, "stl": meshio.stl.read}
@@ -146,7 +153,7 @@ def write_mesh(path: str | Path, mesh: Mesh, overwrite: bool = False, binary: bo
     Args:
         path: target .vtk (legacy), .vtu (XML, zlib-compressed when binary), .vtp (surface cells only) or .stl
             (triangles only).
-        mesh: points (N, 3) in millimetres, cells, point data.
+        mesh: points (N, 3) in millimetres, cells, point data (arrays stored as :func:`vtk_storable` makes them).
         overwrite: replace an existing file; otherwise an existing file raises InputError.
         binary: binary (default) or ASCII encoding.
 
@@ -154,20 +161,42 @@ def write_mesh(path: str | Path, mesh: Mesh, overwrite: bool = False, binary: bo
         ``path`` as a Path.
     """
     path = Path(path)
+    point_data = {name: vtk_storable(values) for name, values in mesh.point_data.items()}
+    cell_data = {name: {kind: vtk_storable(values) for kind, values in per_kind.items()}
+                 for name, per_kind in mesh.cell_data.items()}
     if path.suffix.lower() == ".vtp":
         with atomic_path(path, overwrite) as tmp:
-            write_vtp(tmp, mesh.points, mesh.cells, mesh.point_data, mesh.cell_data, binary)
+            write_vtp(tmp, mesh.points, mesh.cells, point_data, cell_data, binary)
         return path
     file_format = _meshio_format(path)
     raw = meshio.Mesh(
         points=mesh.points,
         cells=[(kind, ids) for kind, ids in mesh.cells.items()],
-        point_data=dict(mesh.point_data),
-        cell_data={name: [per_kind[kind] for kind in mesh.cells] for name, per_kind in mesh.cell_data.items()},
+        point_data=point_data,
+        cell_data={name: [per_kind[kind] for kind in mesh.cells] for name, per_kind in cell_data.items()},
     )
     with atomic_path(path, overwrite) as tmp:
-        meshio.write(tmp, raw, file_format=file_format, binary=binary)
+        if file_format == "vtk":
+            meshio.vtk.write(str(tmp), raw, binary=binary, fmt_version=LEGACY_VTK_VERSION)
+        else:
+            meshio.write(tmp, raw, file_format=file_format, binary=binary)
     return path
+
+
+def vtk_storable(values: np.ndarray) -> np.ndarray:
+    """``values`` in a type every VTK reader accepts: bool as uint8 0/1, float16 as float32, others unchanged.
+
+    Raises:
+        ValueError: complex, string or object arrays (VTK has no such data arrays).
+    """
+    values = np.asarray(values)
+    if values.dtype == np.bool_:
+        return values.astype(np.uint8)
+    if values.dtype == np.float16:
+        return values.astype(np.float32)
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"cannot store a {values.dtype} array in a VTK file")
+    return values
 
 
 def _declares_no_points(path: Path) -> bool:

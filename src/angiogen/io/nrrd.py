@@ -9,17 +9,11 @@ import numpy as np
 
 from angiogen.errors import InputError
 from angiogen.io.checks import require_file, require_finite, require_sane_shape
+from angiogen.io.coordinates import SPACE_FLIPS_TO_RAS
 from angiogen.io.nifti import Volume
 
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
 
-# Sign flips from each NRRD world space to RAS+ (3D spaces only).
-_TO_RAS = {
-    "right-anterior-superior": (1, 1, 1), "ras": (1, 1, 1),
-    "left-anterior-superior": (-1, 1, 1), "las": (-1, 1, 1),
-    "left-posterior-superior": (-1, -1, 1), "lps": (-1, -1, 1),
-    "scanner-xyz": (1, 1, 1), "3d-right-handed": (1, 1, 1),
-}
 
 
 def read_nrrd(path: str | Path, allow_nonfinite: bool = False) -> Volume:
@@ -42,7 +36,7 @@ def read_nrrd(path: str | Path, allow_nonfinite: bool = False) -> Volume:
     if directions is None:
         raise InputError("has no spatial metadata (space, space directions); the image cannot be placed", path)
     space = str(header.get("space", "scanner-xyz")).lower()  # "space dimension: 3" alone means scanner axes
-    if space not in _TO_RAS:
+    if space not in SPACE_FLIPS_TO_RAS:
         raise InputError(f"space {space!r} is not a 3D patient or scanner space", path)
     try:
         data, header = nrrd.read(str(path))
@@ -56,7 +50,7 @@ def read_nrrd(path: str | Path, allow_nonfinite: bool = False) -> Volume:
     data = np.moveaxis(np.asarray(data, dtype=np.float32), spatial + channel_axes, range(data.ndim))
     if data.ndim > 4:
         raise InputError(f"holds a {data.ndim}D image; expected 3D or 4D", path)
-    flips = np.array(_TO_RAS[space], dtype=np.float64)
+    flips = np.array(SPACE_FLIPS_TO_RAS[space], dtype=np.float64)
     affine = np.eye(4)
     affine[:3, :3] = np.stack([np.asarray(directions[axis], dtype=np.float64) for axis in spatial], axis=1)
     affine[:3, 3] = np.asarray(header.get("space origin", np.zeros(3)), dtype=np.float64)

@@ -136,6 +136,38 @@ def make_lv_mesh(
     return LVMesh(points_mm=points, node_volume_mm3=volume, spacing_mm=spacing_mm, geometry=geometry, tetra=cells)
 
 
+# Where a patient's LV sits in a scanner's RAS frame: the apex points left, anterior and inferior, the LV centre a
+# few centimetres left of and below the isocentre (typical of cardiac MR planning).
+_APEX_DIRECTION_RAS = (-0.55, 0.45, -0.70)
+_LV_CENTRE_RAS_MM = (-20.0, 15.0, -10.0)
+
+
+def scanner_pose(seed: int, geometry: LVGeometry | None = None, centre_sd_mm: float = 15.0,
+                 axis_sd: float = 0.15) -> np.ndarray:
+    """(4, 4) rigid transform from the phantom frame to a scanner's RAS frame, as a patient's LV would lie.
+
+    The phantom's long axis (+z towards the base) is turned so that the apex points left, anterior and inferior
+    (RAS direction (-0.55, 0.45, -0.70), perturbed by N(0, ``axis_sd``) per component), rolled about it by a
+    uniform angle, and the LV's centre (midway from apex to base of ``geometry``) moved to (-20, 15, -10) mm + N(0, ``centre_sd_mm``) per axis. A pure
+    function of ``seed``; in such a pose RAS and LPS readings of a mesh fall on clearly different places.
+    """
+    rng = np.random.default_rng([seed, 7193])
+    apex = np.asarray(_APEX_DIRECTION_RAS) + rng.normal(0.0, axis_sd, 3)
+    axis_z = -apex / np.linalg.norm(apex)
+    helper = np.array([0.0, 0.0, 1.0]) if abs(axis_z[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    axis_x = np.cross(helper, axis_z)
+    axis_x /= np.linalg.norm(axis_x)
+    axis_y = np.cross(axis_z, axis_x)
+    roll = rng.uniform(-np.pi, np.pi)
+    axis_x, axis_y = np.cos(roll) * axis_x + np.sin(roll) * axis_y, -np.sin(roll) * axis_x + np.cos(roll) * axis_y
+    pose = np.eye(4)
+    pose[:3, :3] = np.stack([axis_x, axis_y, axis_z], axis=1)
+    geometry = geometry or LVGeometry()
+    centre_phantom = np.array([0.0, 0.0, (geometry.apex_z_mm + geometry.base_z_mm) / 2])
+    pose[:3, 3] = np.asarray(_LV_CENTRE_RAS_MM) + rng.normal(0.0, centre_sd_mm, 3) - pose[:3, :3] @ centre_phantom
+    return pose
+
+
 def near_shell(geometry: LVGeometry, points: np.ndarray, margin_mm: float) -> np.ndarray:
     """(N,) bool: points (N, 3) in mm within about ``margin_mm`` of the myocardium: inside the epicardium grown by
     the margin, outside the endocardium shrunk by it, below the base plane + margin."""

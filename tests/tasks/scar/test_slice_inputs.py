@@ -112,7 +112,8 @@ def test_prepare_reads_a_dicom_folder(tmp_path: Path) -> None:
     values = _values()
     _write_series(tmp_path / "series", values)
     points = _points()
-    mesh = write_mesh(tmp_path / "mesh.vtu", Mesh(points, {"vertex": np.arange(len(points))[:, None]}))
+    mesh = write_mesh(tmp_path / "mesh.vtu", Mesh(points, {"vertex": np.arange(len(points))[:, None]},
+                                                  {"node_volume_mm3": np.ones(len(points))}))
     data = prepare_case(mesh, tmp_path / "series")
     expected = build_groups(points, read_slices(_nifti(tmp_path / "stack.nii.gz", values)))
     np.testing.assert_array_equal(data.groups.member_node, expected.member_node)

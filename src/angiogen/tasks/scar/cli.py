@@ -33,7 +33,8 @@ def _parse_slices(text: str | None) -> list[int] | None:
 def prepare(
     ctx: typer.Context,
     out: Path = typer.Option(..., help="Training file (.npz); with --synthetic, a folder for the whole case."),
-    mesh: Optional[Path] = typer.Option(None, help="LV mesh (.vtk/.vtu/.vtp), nodes in mm in the slices' frame."),
+    mesh: Optional[Path] = typer.Option(
+        None, help="LV mesh (.vtk/.vtu/.vtp) with tetrahedra, nodes in mm in patient coordinates (see --mesh-frame)."),
     slices: Optional[Path] = typer.Option(
         None, help="Slice stack: .nii/.nii.gz/.nrrd with its affine, a DICOM series folder (one file per slice) "
         "or a folder of the original's VTK grid layers (one .vtk/.vtu/.vtp per slice); values in [0, 1]."),
@@ -42,6 +43,10 @@ def prepare(
         None, help="Slice thickness, mm (default: the slice spacing; VTK layers: z range + 10 mm as the original)."),
     layer_array: Optional[str] = typer.Option(None, help="VTK layers: the cell array with the pixel values."),
     use_slices: Optional[str] = typer.Option(None, "--use-slices", help="Comma-separated slice indices to use."),
+    mesh_frame: str = typer.Option(
+        "auto", help="Frame of the mesh's nodes: ras (nibabel, NIfTI), lps (ITK, SimpleITK, DICOM, CemrgApp) or auto "
+        "(decided from how the nodes fall on the slices). With --synthetic: the frame the mesh is written in "
+        "(auto = ras)."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Simulate an LV phantom case with known truth."),
     kind: str = typer.Option("isthmus", help="Synthetic scar: isthmus, transmural, subendocardial, patchy."),
     node_spacing_mm: float = typer.Option(1.53, help="Synthetic mesh node spacing, mm (1.53 ~ 40k nodes)."),
@@ -58,11 +63,14 @@ def prepare(
 
         if kind not in SCAR_KINDS:
             raise InputError(f"unknown scar kind {kind!r}; expected one of {', '.join(SCAR_KINDS)}")
+        if mesh_frame not in ("ras", "lps", "auto"):
+            raise InputError(f"unknown --mesh-frame {mesh_frame!r}; expected ras, lps or auto")
         for name in ("mesh.vtu", "slices.nii.gz", "data.npz"):
             check_writable(out / name, overwrite)
         case = make_case(CaseSpec(node_spacing_mm, kind, slice_spacing_mm, pixel_mm, tilt_deg, seed=options.seed))
-        paths = write_case(case, out, overwrite)
-        summary = case.data.summary()
+        written_frame = "ras" if mesh_frame == "auto" else mesh_frame
+        paths = write_case(case, out, overwrite, written_frame)
+        summary = {**case.data.summary(), "mesh_frame": written_frame}
         typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
     else:
         from angiogen.tasks.scar.data import prepare_case
@@ -70,10 +78,11 @@ def prepare(
         if mesh is None or slices is None:
             raise InputError("prepare needs --mesh and --slices (or --synthetic)")
         check_writable(out, overwrite)
-        data = prepare_case(mesh, slices, pad_mm, thickness_mm, _parse_slices(use_slices), layer_array)
+        data = prepare_case(mesh, slices, pad_mm, thickness_mm, _parse_slices(use_slices), layer_array, mesh_frame)
         data.save(out, overwrite)
         summary = data.summary()
-        typer.echo(f"wrote {out}")
+        how = "detected" if mesh_frame == "auto" else "as given"
+        typer.echo(f"wrote {out} (mesh frame {data.mesh_frame.upper()}, {how})")
     typer.echo(json.dumps(summary, indent=1))
 
 
@@ -145,7 +154,7 @@ def reconstruct(
     ctx: typer.Context,
     model: Path = typer.Option(..., help="Checkpoint from `angiogen scar train`."),
     mesh: Path = typer.Option(..., help="The LV mesh the model was fitted to (.vtk/.vtu/.vtp; written back in the "
-                              "same format)."),
+                              "same format and frame)."),
     out_dir: Path = typer.Option(..., help="Output folder."),
     data: Optional[Path] = typer.Option(None, help="Training file, for the slice overlay figure."),
     samples: int = typer.Option(20, help="MC dropout samples."),
@@ -154,6 +163,7 @@ def reconstruct(
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """MC-dropout reconstruction: mesh with scar_probability/uncertainty/binary, NIfTI volumes, figures."""
+    from angiogen.io.coordinates import points_to_ras
     from angiogen.tasks.scar.data import case_id, load_data, load_mesh
     from angiogen.tasks.scar.infer import reconstruct as run_reconstruct
     from angiogen.tasks.scar.outputs import write_outputs
@@ -164,12 +174,14 @@ def reconstruct(
     if samples < 1:
         raise InputError(f"--samples must be >= 1, got {samples}")
     user_mesh = load_mesh(mesh)
-    fitted = load_model(model, expected_case_id=case_id(user_mesh.points))
+    fitted = load_model(model)
+    points_ras = points_to_ras(user_mesh.points, fitted.mesh_frame)
+    fitted.require_case(case_id(points_ras), model)
     case = load_data(data) if data is not None else None
     if case is not None and case.case_id != fitted.case_id:
         raise InputError("holds another case than the model and mesh", data)
     device = select_device(options.device)
-    recon = run_reconstruct(fitted, user_mesh.points, samples, threshold, options.seed, device)
+    recon = run_reconstruct(fitted, points_ras, samples, threshold, options.seed, device)
     mesh_name = "scar" + (mesh.suffix.lower() if mesh.suffix.lower() in (".vtk", ".vtp") else ".vtu")
     paths = write_outputs(out_dir, user_mesh, recon, fitted, case, grid_mm, mesh_name, options.seed, overwrite,
                           device)

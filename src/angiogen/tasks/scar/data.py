@@ -7,7 +7,8 @@ key                               shape, dtype    meaning
 ================================  ==============  =====================================================
 schema                            () str          ``"angiogen.scar.data/1"``
 case_id                           () str          16 hex digits of the SHA-256 of ``points_mm``
-points_mm                         (N, 3) f8       node coordinates in mm (the slices' world frame)
+points_mm                         (N, 3) f8       node coordinates in mm in the slices' frame (RAS)
+mesh_frame                        () str          frame of the mesh file's nodes, "ras" or "lps" (absent: "ras")
 node_volume_mm3                   (N,) f8         lumped node volume (1.0 each when the mesh has none)
 member_node, member_group         (E,) i8         memberships, sorted by group
 group_target                      (G,) f4         pixel value in [0, 1]
@@ -37,6 +38,8 @@ import numpy as np
 
 from angiogen.errors import InputError
 from angiogen.io.atomic import atomic_path
+from angiogen.io.coordinates import points_to_ras
+from angiogen.io.mesh_frame import decide_mesh_frame
 from angiogen.io.meshes import Mesh, read_mesh
 from angiogen.nets.coordinate_mlp import CoordinateNormaliser
 from angiogen.tasks.scar.groups import Groups, build_groups
@@ -53,7 +56,11 @@ def case_id(points_mm: np.ndarray) -> str:
 
 @dataclass
 class ScarData:
-    """Everything training, inference and evaluation need for one case (see the module docstring)."""
+    """Everything training, inference and evaluation need for one case (see the module docstring).
+
+    ``points_mm`` are in the slices' frame (RAS); ``mesh_frame`` is the frame of the mesh file they came from,
+    so results can be written back in it.
+    """
 
     points_mm: np.ndarray
     node_volume_mm3: np.ndarray
@@ -63,6 +70,7 @@ class ScarData:
     truth: np.ndarray | None = None
     isthmus: dict[str, np.ndarray] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    mesh_frame: str = "ras"
 
     @property
     def case_id(self) -> str:
@@ -85,7 +93,8 @@ class ScarData:
 
     def summary(self) -> dict[str, object]:
         return {**self.groups.summary(), "slices": self.slices.n_slices, "pad_mm": self.pad_mm,
-                "case_id": self.case_id, **{f"source_{k}": v for k, v in self.sources.items()}}
+                "mesh_frame": self.mesh_frame, "case_id": self.case_id,
+                **{f"source_{k}": v for k, v in self.sources.items()}}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the training file atomically (``.npz``)."""
@@ -95,6 +104,7 @@ class ScarData:
             "schema": np.array(SCHEMA),
             "case_id": np.array(self.case_id),
             "points_mm": self.points_mm.astype(np.float64),
+            "mesh_frame": np.array(self.mesh_frame),
             "node_volume_mm3": self.node_volume_mm3.astype(np.float64),
             "member_node": self.groups.member_node,
             "member_group": self.groups.member_group,
@@ -145,7 +155,8 @@ def load_data(path: str | Path) -> ScarData:
     summary = json.loads(str(arrays["summary_json"]))
     sources = {key[len("source_"):]: value for key, value in summary.items() if key.startswith("source_")}
     return ScarData(arrays["points_mm"], arrays["node_volume_mm3"], groups, slices, float(arrays["pad_mm"]),
-                    arrays["truth"].astype(bool) if "truth" in arrays else None, isthmus, sources)
+                    arrays["truth"].astype(bool) if "truth" in arrays else None, isthmus, sources,
+                    str(arrays.get("mesh_frame", "ras")))
 
 
 def node_volumes(mesh: Mesh) -> np.ndarray:
@@ -182,31 +193,45 @@ def prepare_case(
     thickness_mm: float | None = None,
     slices: list[int] | None = None,
     layer_array: str | None = None,
+    mesh_frame: str = "auto",
 ) -> ScarData:
     """Build the training data of a user case: read the mesh and the slices (NIfTI or DICOM), build the groups.
 
     Args:
-        mesh_path: .vtk / .vtu / .vtp mesh, nodes in mm in the slices' world frame.
+        mesh_path: .vtk / .vtu / .vtp mesh with tetrahedra (or a point array ``node_volume_mm3``), nodes in mm in
+            patient coordinates, RAS or LPS (``mesh_frame``).
         slices_path: see :func:`read_slices`: a NIfTI/NRRD stack, a DICOM series folder or a folder of VTK grid
             layers; values in [0, 1].
         pad_mm: prism padding on each side of a slice.
         thickness_mm: slice thickness (default: the slice spacing).
         slices: indices of the slices to use (default all).
         layer_array: VTK layers only: the cell array with the pixel values, when a layer has several.
+        mesh_frame: "ras", "lps" or "auto" (decided from how the nodes fall on the slices,
+            :func:`angiogen.io.mesh_frame.decide_mesh_frame`); the slices are RAS whatever their format.
 
     Raises:
-        InputError: bad files (see :func:`load_mesh`, :func:`read_slices`), slice indices out of range, or a
-            mesh and slices that do not overlap (no node in any prism).
+        InputError: bad files (see :func:`load_mesh`, :func:`read_slices`), a mesh without tetrahedra or node
+            volumes, fewer than two slices, slice indices out of range, a mesh and slices that do not overlap in
+            either frame (or in the one given) or whose frame cannot be told.
     """
     mesh = load_mesh(mesh_path)
+    if not len(mesh.cells.get("tetra", ())) and "node_volume_mm3" not in mesh.point_data:
+        kinds = ", ".join(sorted(mesh.cells)) or "none"
+        raise InputError(f"has no tetrahedra (cells: {kinds}) and no point array node_volume_mm3; the scar field "
+                         "needs a volume mesh of the myocardium", mesh_path)
     stack = read_slices(slices_path, thickness_mm, layer_array)
     if slices is not None:
         bad = [s for s in slices if not 0 <= s < stack.n_slices]
         if bad:
             raise InputError(f"slice indices {bad} out of range 0..{stack.n_slices - 1}", slices_path)
-    groups = build_groups(mesh.points, stack, pad_mm, None if slices is None else np.asarray(slices))
+    used = stack.n_slices if slices is None else len(set(slices))
+    if used < 2:
+        raise InputError(f"{used} slice to use; reconstructing between slices needs at least two", slices_path)
+    frame = decide_mesh_frame(mesh.points, stack, mesh_frame, mesh_path, slices_path)
+    points = points_to_ras(mesh.points, frame)
+    groups = build_groups(points, stack, pad_mm, None if slices is None else np.asarray(slices))
     if groups.n_groups == 0:
-        raise InputError(f"no node of the mesh {Path(mesh_path).name} lies in any pixel prism of these slices; "
-                         "mesh and slices must share one world frame in mm", slices_path)
-    return ScarData(mesh.points, node_volumes(mesh), groups, stack, pad_mm,
-                    sources={"mesh": str(mesh_path), "slices": str(slices_path)})
+        raise InputError(f"no node of the mesh {Path(mesh_path).name} lies in any pixel prism of the slices in "
+                         f"use (mesh frame {frame.upper()})", slices_path)
+    return ScarData(points, node_volumes(mesh), groups, stack, pad_mm,
+                    sources={"mesh": str(mesh_path), "slices": str(slices_path)}, mesh_frame=frame)

@@ -326,7 +326,7 @@ def fit(
             "slice_shifts_mm": None if best_shifts is None else best_shifts.round(3).tolist()}
     log.info("fitted %d epochs (%d steps) in %.1f s; best loss %.3g at epoch %s (%s)", epoch, step, wall,
              stopper.best_value, stopper.best_step, stop_reason)
-    model = ScarModel(net.cpu(), normaliser, data.case_id, info)
+    model = ScarModel(net.cpu(), normaliser, data.case_id, info, data.mesh_frame)
     return FitResult(model, epoch, step, int(stopper.best_step or 0), float(stopper.best_value or math.nan),
                        wall, stop_reason, history)
 
