@@ -132,3 +132,21 @@ def test_anisotropic_fourier_features_scale_only_the_normal_component() -> None:
     unit = torch.tensor(normal)
     assert torch.allclose(unit @ aniso, 0.25 * (unit @ iso), atol=1e-6)
     assert torch.allclose(aniso - torch.outer(unit, unit @ aniso), iso - torch.outer(unit, unit @ iso), atol=1e-6)
+
+
+def test_a_new_network_starts_at_the_slices_mean(tiny_case) -> None:
+    net = train_module.start_at_mean(CoordinateMLP(MLPConfig(width=32, depth=2, dropout=0.0)), tiny_case.data)
+    fraction = tiny_case.data.myocardial_fraction
+    mean = np.average(tiny_case.data.groups.target, weights=fraction)
+    out = net(torch.rand(50, 3) * 2 - 1)
+    np.testing.assert_allclose(out.detach().numpy(), mean, rtol=1e-5)
+
+
+def test_a_thin_subendocardial_scar_does_not_collapse_to_an_empty_field() -> None:
+    # From the default output initialisation this case's field went empty (Dice 0.0, stopped early on the plateau).
+    case = make_case(CaseSpec(node_spacing_mm=3.5, scar_kind="subendocardial", slice_spacing_mm=9.0, tilt_deg=20.0,
+                              seed=14))
+    mlp, config = train_module.default_configs(14)
+    result = fit(case.data, mlp, config)
+    recon = reconstruct(result.model, case.data.points_mm, 4, seed=14)
+    assert score_field(case.data, recon.probability, recon.uncertainty)["dice"] > 0.6

@@ -242,7 +242,7 @@ def fit(
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    net = copy.deepcopy(init.net) if init is not None else CoordinateMLP(mlp or MLPConfig())
+    net = copy.deepcopy(init.net) if init is not None else start_at_mean(CoordinateMLP(mlp or MLPConfig()), data)
     net.to(device).train()
     for layer in net.linear_layers()[:freeze_layers]:
         layer.requires_grad_(False)
@@ -329,6 +329,24 @@ def fit(
     model = ScarModel(net.cpu(), normaliser, data.case_id, info, data.mesh_frame)
     return FitResult(model, epoch, step, int(stopper.best_step or 0), float(stopper.best_value or math.nan),
                        wall, stop_reason, history)
+
+
+def start_at_mean(net: CoordinateMLP, data: ScarData) -> CoordinateMLP:
+    """Make a new network predict the slices' mean scar value everywhere: output weights 0, output bias the logit
+    of the mean group target (weighted by myocardial fraction, clipped to [0.01, 0.99]).
+
+    From the default initialisation (output near 0.5) the first steps drive every node towards the mostly-zero
+    targets, the sigmoid saturates and a small scar (a thin subendocardial layer) never comes back: the field
+    stays empty and early stopping ends the fit on that plateau (Dice 0.0 and 0.18 on two held-out cases, 0.73
+    and 0.90 with this start; linear interpolation 0.75 and 0.90).
+    """
+    mean = float(np.clip(np.average(data.groups.target, weights=np.maximum(data.myocardial_fraction, 1e-6)),
+                         0.01, 0.99))
+    output = net.linear_layers()[-1]
+    with torch.no_grad():
+        output.weight.zero_()
+        output.bias.fill_(math.log(mean / (1.0 - mean)))
+    return net
 
 
 def default_configs(seed: int = 0) -> tuple[MLPConfig, FitConfig]:
