@@ -209,7 +209,8 @@ def main() -> None:
     every = result["groups"]["all"]
     frames = result["frame_detection"]
     print(f"scar: headline dice {result['dice']:.3f} (baselines: {base}), vol err {result['vol_err_pct']:+.1f}%, "
-          f"wall max {result['wall_s_max']:.0f} s; all {len(cases)} cases: dice - linear {every['dice_over_linear']:+.4f}, "
+          f"wall max {result['wall_s_max']:.0f} s; all {len(cases)} cases: dice - linear "
+          f"{every['dice_over_linear']:+.4f}, "
           f"{every['cases_below_linear']} below linear, |vol err| {every['abs_vol_err_pct']:.1f}%; frames "
           f"{frames['right']}/{frames['checks']} right; target {'met' if result['target_met'] else 'NOT met'} -> {out}")
 

@@ -38,7 +38,8 @@ def test_vtk_readers_get_every_array(tmp_path, suffix, dtype, binary):
         np.testing.assert_array_equal(vtk_to_numpy(array), vtk_storable(values))
     cell_array = data.GetCellData().GetArray("per_cell")
     assert cell_array is not None
-    np.testing.assert_array_equal(vtk_to_numpy(cell_array), vtk_storable(next(iter(mesh.cell_data["per_cell"].values()))))
+    (per_cell,) = mesh.cell_data["per_cell"].values()
+    np.testing.assert_array_equal(vtk_to_numpy(cell_array), vtk_storable(per_cell))
 
 
 def test_storable_types():

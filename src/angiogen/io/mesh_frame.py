@@ -8,8 +8,9 @@ mesh lands on the opposite wall, or beside the slices altogether.
 For each candidate frame :func:`frame_fit` measures how many nodes lie inside a pixel prism of the stack (in the
 image, within half a thickness of a slice plane, on a valid pixel), how many of those lie on signal (a non-zero
 pixel: myocardium in a probability map, scar in a mask), how much of the stack's signal (the value of its valid
-pixels) lies in prisms that hold a node, and how much of the mesh's bounding box lies in the stack's. :func:`decide_mesh_frame` keeps the clearly better frame, or stops when neither fits or the two are too
-close to call.
+pixels) lies in prisms that hold a node, and how much of the mesh's bounding box lies in the stack's.
+:func:`decide_mesh_frame` keeps the clearly better frame, or stops when neither fits or the two are too close to
+call.
 """
 
 from __future__ import annotations

@@ -148,8 +148,9 @@ def scanner_pose(seed: int, geometry: LVGeometry | None = None, centre_sd_mm: fl
 
     The phantom's long axis (+z towards the base) is turned so that the apex points left, anterior and inferior
     (RAS direction (-0.55, 0.45, -0.70), perturbed by N(0, ``axis_sd``) per component), rolled about it by a
-    uniform angle, and the LV's centre (midway from apex to base of ``geometry``) moved to (-20, 15, -10) mm + N(0, ``centre_sd_mm``) per axis. A pure
-    function of ``seed``; in such a pose RAS and LPS readings of a mesh fall on clearly different places.
+    uniform angle, and the LV's centre (midway from apex to base of ``geometry``) moved to (-20, 15, -10) mm
+    + N(0, ``centre_sd_mm``) per axis. A pure function of ``seed``; in such a pose RAS and LPS readings of a mesh
+    fall on clearly different places.
     """
     rng = np.random.default_rng([seed, 7193])
     apex = np.asarray(_APEX_DIRECTION_RAS) + rng.normal(0.0, axis_sd, 3)
