@@ -113,6 +113,12 @@ def _box_overlap(points: np.ndarray, stack: SliceStack) -> float:
     return float(np.prod(np.clip(high - low, 0.0, None) / extent))
 
 
+def require_frame_choice(requested: str, path: str | Path | None = None) -> None:
+    """Raise InputError (naming ``path`` when given) unless ``requested`` is "ras", "lps" or "auto"."""
+    if requested not in (*PATIENT_FRAMES, "auto"):
+        raise InputError(f"unknown mesh frame {requested!r}; expected ras, lps or auto", path)
+
+
 def decide_mesh_frame(points_mm: np.ndarray, stack: SliceStack, requested: str, mesh_path: str | Path,
                       slices_path: str | Path) -> str:
     """The frame the mesh's nodes are in: ``requested`` when it is "ras" or "lps", decided from the data for "auto".
@@ -125,8 +131,7 @@ def decide_mesh_frame(points_mm: np.ndarray, stack: SliceStack, requested: str, 
             the requested one); "auto" with no frame scoring :data:`MIN_SCORE`, or two frames too close to call.
     """
     names = f"mesh {Path(mesh_path).name} and slices {Path(slices_path).name}"
-    if requested not in (*PATIENT_FRAMES, "auto"):
-        raise InputError(f"unknown mesh frame {requested!r}; expected ras, lps or auto", mesh_path)
+    require_frame_choice(requested, mesh_path)
     fits = {frame: frame_fit(points_mm, stack, frame) for frame in PATIENT_FRAMES}
     measured = "; ".join(fit.describe() for fit in fits.values())
     if requested != "auto":

@@ -157,3 +157,9 @@ def test_bad_pairs_stop_with_one_line_naming_the_files(lps_case: Path, tmp_path:
                      "--out", tmp_path / "e.npz")
     assert "unknown mesh frame" in str(result.exception)
     assert not any(tmp_path.glob("*.npz"))
+
+
+def test_synthetic_prepare_refuses_an_unknown_frame(tmp_path: Path) -> None:
+    result = _invoke("prepare", "--synthetic", "--out", tmp_path / "case", "--mesh-frame", "xyz")
+    assert isinstance(result.exception, InputError) and "unknown mesh frame 'xyz'" in str(result.exception)
+    assert not (tmp_path / "case").exists()

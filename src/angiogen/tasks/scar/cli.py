@@ -58,13 +58,13 @@ def prepare(
     """Build the training file: pixel-prism groups of the mesh nodes (or a whole synthetic case)."""
     options = global_options(ctx)
     if synthetic:
+        from angiogen.io.mesh_frame import require_frame_choice
         from angiogen.synth.lv_phantom import SCAR_KINDS
         from angiogen.tasks.scar.synthetic import CaseSpec, make_case, write_case
 
         if kind not in SCAR_KINDS:
             raise InputError(f"unknown scar kind {kind!r}; expected one of {', '.join(SCAR_KINDS)}")
-        if mesh_frame not in ("ras", "lps", "auto"):
-            raise InputError(f"unknown --mesh-frame {mesh_frame!r}; expected ras, lps or auto")
+        require_frame_choice(mesh_frame)
         for name in ("mesh.vtu", "slices.nii.gz", "data.npz"):
             check_writable(out / name, overwrite)
         case = make_case(CaseSpec(node_spacing_mm, kind, slice_spacing_mm, pixel_mm, tilt_deg, seed=options.seed))
